@@ -1,1 +1,69 @@
-"""contracts"""
+"""Versioned event payload contracts shared by producers and consumers (DESIGN.md: Events).
+
+Importing this package registers every contract in `lib_messaging.envelope.registry`.
+One module per producing context; each contract is `@event_contract(type, version)`.
+"""
+
+from .billing import (
+    PaymentFailed,
+    PaymentSucceeded,
+    SubscriptionStatus,
+    SubscriptionUpdated,
+)
+from .booking import (
+    BookingStatus,
+    BookingStatusChanged,
+    ExtensionApproved,
+    OdooEntityType,
+    OdooSyncRequested,
+    PaymentStatus,
+)
+from .common import SubscriptionTier
+from .content import GenerationCompleted, GenerationFailed, GenerationKind
+from .identity import (
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    ApiKeyStatus,
+    ReferralCompleted,
+    TrialCancelled,
+    TrialConverted,
+    TrialCreated,
+    TrialExpired,
+    TrialTier,
+    UserDeleted,
+    UserEmailVerified,
+    UserRegistered,
+    UserRole,
+    UserUpdated,
+)
+
+__all__ = [
+    "ApiKeyCreated",
+    "ApiKeyRevoked",
+    "ApiKeyStatus",
+    "BookingStatus",
+    "BookingStatusChanged",
+    "ExtensionApproved",
+    "GenerationCompleted",
+    "GenerationFailed",
+    "GenerationKind",
+    "OdooEntityType",
+    "OdooSyncRequested",
+    "PaymentFailed",
+    "PaymentStatus",
+    "PaymentSucceeded",
+    "ReferralCompleted",
+    "SubscriptionStatus",
+    "SubscriptionTier",
+    "SubscriptionUpdated",
+    "TrialCancelled",
+    "TrialConverted",
+    "TrialCreated",
+    "TrialExpired",
+    "TrialTier",
+    "UserDeleted",
+    "UserEmailVerified",
+    "UserRegistered",
+    "UserRole",
+    "UserUpdated",
+]

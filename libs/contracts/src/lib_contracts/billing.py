@@ -1,0 +1,91 @@
+"""Events produced by the `billing` context: subscriptions and payments."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from lib_messaging.envelope import EventPayload, event_contract
+from pydantic import Field, model_validator
+
+from .common import (
+    Cents,
+    Currency,
+    Id,
+    Revision,
+    SubscriptionTier,
+    Tokens,
+    UtcDatetime,
+)
+
+SubscriptionStatus = Literal["ACTIVE", "CANCELED", "PAST_DUE", "UNPAID", "TRIALING"]
+"""Seed 004's `SubscriptionStatus` (billing maps Stripe's lowercase statuses onto it)."""
+
+
+@event_contract("billing.subscription.updated", 1)
+class SubscriptionUpdated(EventPayload):
+    """Billing emits this whenever a user's subscription changes (mostly from Stripe webhooks,
+    also when the free plan is created); it is a full snapshot of the subscription.
+
+    Identity sets the API key tier and rate limits, market_data the data access depth and
+    content the quota size from `tier`, `api_access` and `tokens_per_month`.
+    Out-of-order delivery: `revision` increases by one with every change of the subscription;
+    apply an event only if its `revision` is higher than the one stored for
+    `subscription_id`, otherwise drop it (`updated_at` is billing's time of that state).
+    """
+
+    subscription_id: Id
+    user_id: Id
+    revision: Revision
+    updated_at: UtcDatetime
+    plan_id: Id
+    plan_name: str = Field(min_length=1)
+    tier: SubscriptionTier
+    status: SubscriptionStatus
+    current_period_start: UtcDatetime | None = None
+    current_period_end: UtcDatetime | None = None
+    cancel_at_period_end: bool = False
+    downgrade_to: SubscriptionTier | None = None
+    tokens_per_month: Tokens
+    api_access: bool
+
+
+class _BookingPayment(EventPayload):
+    """Fields shared by the payment outcome events; names exactly one booking or extension."""
+
+    payment_intent_id: Id
+    booking_id: Id | None = None
+    extension_id: Id | None = None
+    user_id: Id
+    amount_cents: Cents
+    currency: Currency
+
+    @model_validator(mode="after")
+    def _exactly_one_target(self) -> Self:
+        if (self.booking_id is None) == (self.extension_id is None):
+            raise ValueError("exactly one of bookingId and extensionId must be given")
+        return self
+
+
+@event_contract("billing.payment.succeeded", 1)
+class PaymentSucceeded(_BookingPayment):
+    """Billing emits this when the Stripe payment for a booking or an extension succeeds.
+
+    Booking marks that booking or extension paid (`paymentStatus` PAID, `paidAt` /
+    `paymentCapturedAt`). Exactly one of `booking_id` and `extension_id` is set.
+    """
+
+    succeeded_at: UtcDatetime
+
+
+@event_contract("billing.payment.failed", 1)
+class PaymentFailed(_BookingPayment):
+    """Billing emits this when the Stripe payment for a booking or an extension fails.
+
+    Booking marks it failed (`paymentStatus` FAILED) and records `failure_message` as
+    `paymentError`. Exactly one of `booking_id` and `extension_id` is set. `failure_code` is
+    Stripe's (decline) code.
+    """
+
+    failure_code: str = Field(min_length=1)
+    failure_message: str | None = None
+    failed_at: UtcDatetime

@@ -53,6 +53,8 @@ class ServiceSettings(BaseSettings):
     events_exchange: str = "events"
     # Prefixes every queue this service declares; tests use it to keep their runs apart.
     queue_prefix: str = ""
+    # Drop queues unused this long; for short-lived environments (previews, test runs).
+    queue_expires_ms: int | None = Field(default=None, ge=1_000)
     consumer_prefetch: int = Field(default=64, ge=1, le=10_000)
     consumer_delivery_limit: int = Field(default=5, ge=1, le=100)
     consumer_retry_delays_ms: list[int] = Field(default=[1_000, 5_000, 30_000], min_length=1)

@@ -1,0 +1,43 @@
+"""The async engine and session factory, built from settings when a process starts."""
+
+from __future__ import annotations
+
+from lib_settings import ServiceSettings
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+
+class Database:
+    """One per process, created in the lifespan or the worker's start-up, never at import."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.session_factory = async_sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> Database:
+        engine = create_async_engine(
+            settings.database_url.get_secret_value(),
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+            pool_pre_ping=True,
+            connect_args={
+                # The service's own schema first: unqualified names never reach another's.
+                "server_settings": {
+                    "search_path": settings.db_schema,
+                    "application_name": settings.service_name,
+                },
+            },
+        )
+        return cls(engine)
+
+    def session(self) -> AsyncSession:
+        return self.session_factory()
+
+    async def ping(self) -> None:
+        """Readiness: a round trip to the database."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

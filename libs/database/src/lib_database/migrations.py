@@ -1,0 +1,68 @@
+"""The body of every service's Alembic `env.py`: online, async, in the service's own schema.
+
+The URL comes from the service's settings (so `make migrate` needs no extra configuration), or
+from `config.attributes["database_url"]` when a test migrates its own database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from lib_settings import ServiceSettings
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+
+def run_migrations(settings_class: type[ServiceSettings], metadata: MetaData) -> None:
+    config = context.config
+    url = config.attributes.get("database_url")
+    schema = settings_class.service_name
+    if url is None:
+        url = settings_class().database_url.get_secret_value()
+    if context.is_offline_mode():
+        context.configure(
+            url=url,
+            target_metadata=metadata,
+            version_table_schema=schema,
+            include_schemas=True,
+            literal_binds=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    asyncio.run(_run_online(url, schema, metadata))
+
+
+async def _run_online(url: str, schema: str, metadata: MetaData) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.run_sync(_migrate, schema, metadata)
+            await conn.commit()
+    finally:
+        await engine.dispose()
+
+
+def _migrate(connection: Connection, schema: str, metadata: MetaData) -> None:
+    connection.execute(text(f'SET search_path TO "{schema}"'))
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        version_table_schema=schema,
+        include_schemas=False,
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def upgrade(alembic_ini: str, database_url: str, revision: str = "head") -> None:
+    """Programmatic `alembic upgrade`, for tests and tools."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(alembic_ini)
+    config.attributes["database_url"] = database_url
+    command.upgrade(config, revision)

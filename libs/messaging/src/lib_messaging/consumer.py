@@ -1,0 +1,238 @@
+"""The consumer: applies each event once, retries later, and dead-letters what keeps failing.
+
+A handler runs inside a unit of work whose first statement inserts the inbox row
+(consumer, event id); the row and the handler's changes commit together, so a redelivered event
+finds its row and is acknowledged without running again. A failed handler's message is
+re-published to a delay queue (which dead-letters it back after the delay) with its attempt
+count; past the delivery limit it goes to the dead-letter queue with its history. Every
+re-publish is confirmed by the broker before the original is acknowledged, so nothing is lost
+between the two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol, Self
+
+import aio_pika
+import structlog
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+from pydantic import ValidationError
+
+from lib_messaging import metrics
+from lib_messaging.context import correlation_scope
+from lib_messaging.envelope import Envelope, EventPayload, EventRegistry, UnknownEventError
+from lib_messaging.envelope import registry as default_registry
+from lib_messaging.topology import QueueTopology, declare_exchange
+
+log = structlog.get_logger(__name__)
+
+ATTEMPT_HEADER = "x-attempt"
+LAST_ERROR_HEADER = "x-last-error"
+FAILED_AT_HEADER = "x-failed-at"
+CONSUMER_HEADER = "x-consumer"
+_MAX_ERROR_LEN = 1_000
+
+
+class InboxUnitOfWork(Protocol):
+    """What the consumer needs of a unit of work (lib_database provides one)."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    async def record_inbox(self, consumer: str, event_id: Any, event_type: str) -> bool:
+        """Insert the inbox row; False if this consumer has already handled the event."""
+        ...
+
+    async def commit(self) -> None: ...
+
+
+Handler = Callable[[Any, Envelope, Any], Awaitable[None]]
+"""`async def handle(payload, envelope, uow)`: apply one event inside `uow`; do not commit."""
+
+
+@dataclass
+class Subscription:
+    """One handler group: one queue, the event types it takes and their handlers."""
+
+    group: str
+    handlers: Mapping[tuple[str, int], Handler]
+
+    @classmethod
+    def of(cls, group: str, handlers: Mapping[type[EventPayload], Handler]) -> Subscription:
+        return cls(
+            group=group,
+            handlers={(m.event_type, m.event_version): h for m, h in handlers.items()},
+        )
+
+
+def copy_with_headers(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
+    """A persistent copy of a delivered message with new headers, for re-publishing."""
+    return aio_pika.Message(
+        body=message.body,
+        headers=headers,
+        content_type=message.content_type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=message.message_id,
+        type=message.type,
+        app_id=message.app_id,
+        correlation_id=message.correlation_id,
+        timestamp=message.timestamp,
+    )
+
+
+class PoisonMessageError(Exception):
+    """A message that no retry can fix (not an envelope, or an unknown event type)."""
+
+
+@dataclass
+class Consumer:
+    connection: AbstractRobustConnection
+    exchange_name: str
+    consumer_name: str  # the inbox key: "<service>.<group>"
+    topology: QueueTopology
+    subscription: Subscription
+    uow_factory: Callable[[], InboxUnitOfWork]
+    prefetch: int = 64
+    events: EventRegistry = default_registry
+    _channel: AbstractChannel | None = field(default=None, init=False)
+    _publish_channel: AbstractChannel | None = field(default=None, init=False)
+    _queue: AbstractQueue | None = field(default=None, init=False)
+    _tag: str | None = field(default=None, init=False)
+    _in_flight: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+
+    async def start(self) -> None:
+        """Declare the topology (idempotently) and start consuming."""
+        self._channel = await self.connection.channel(publisher_confirms=False)
+        await self._channel.set_qos(prefetch_count=self.prefetch)
+        exchange = await declare_exchange(self._channel, self.exchange_name)
+        self._queue = await self.topology.declare(self._channel, exchange)
+        self._publish_channel = await self.connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
+        self._tag = await self._queue.consume(self._on_message)
+        log.info("consumer.started", queue=self.topology.names.main)
+
+    async def stop(self) -> None:
+        """Stop taking messages, let those in flight finish, then close the channels."""
+        if self._queue is not None and self._tag is not None:
+            with contextlib.suppress(Exception):
+                await self._queue.cancel(self._tag)
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        for channel in (self._channel, self._publish_channel):
+            if channel is not None and not channel.is_closed:
+                with contextlib.suppress(Exception):
+                    await channel.close()
+        log.info("consumer.stopped", queue=self.topology.names.main)
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        # Handled in its own task so up to `prefetch` events are applied at once.
+        task = asyncio.create_task(self._process(message))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _process(self, message: AbstractIncomingMessage) -> None:
+        queue = self.topology.names.main
+        attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 0) or 0)
+        with metrics.HANDLE_SECONDS.labels(queue=queue).time():
+            try:
+                envelope, payload, handler = self._decode(message)
+                with correlation_scope(envelope.correlation_id, str(envelope.id)):
+                    applied = await self._apply(envelope, payload, handler)
+            except PoisonMessageError as exc:
+                await self._dead_letter(message, attempt, exc)
+                return
+            except Exception as exc:
+                await self._on_failure(message, attempt, exc)
+                return
+        metrics.EVENTS_HANDLED.labels(queue=queue, outcome="applied" if applied else "duplicate").inc()
+        await self._settle(message.ack())
+
+    def _decode(self, message: AbstractIncomingMessage) -> tuple[Envelope, Any, Handler]:
+        try:
+            envelope = Envelope.model_validate_json(message.body)
+            handler = self.subscription.handlers[(envelope.type, envelope.version)]
+            payload = envelope.payload(self.events)
+        except (ValidationError, UnknownEventError, KeyError, ValueError) as exc:
+            raise PoisonMessageError(f"undecodable event: {exc!r}") from exc
+        return envelope, payload, handler
+
+    async def _apply(self, envelope: Envelope, payload: Any, handler: Handler) -> bool:
+        async with self.uow_factory() as uow:
+            if not await uow.record_inbox(self.consumer_name, envelope.id, envelope.type):
+                return False
+            await handler(payload, envelope, uow)
+            await uow.commit()
+        return True
+
+    async def _on_failure(self, message: AbstractIncomingMessage, attempt: int, exc: Exception) -> None:
+        event_type = message.type or "unknown"
+        metrics.CONSUMER_FAILURES.labels(queue=self.topology.names.main, event_type=event_type).inc()
+        next_attempt = attempt + 1
+        if next_attempt >= self.topology.delivery_limit:
+            await self._dead_letter(message, attempt, exc)
+            return
+        log.warning(
+            "consumer.retry_scheduled",
+            queue=self.topology.names.main,
+            message_id=message.message_id,
+            attempt=next_attempt,
+            error=repr(exc),
+        )
+        await self._republish(message, self.topology.retry_queue_for(next_attempt), next_attempt, exc)
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, attempt: int, exc: Exception) -> None:
+        queue = self.topology.names.main
+        log.error(
+            "consumer.dead_lettered",
+            queue=queue,
+            message_id=message.message_id,
+            attempts=attempt + 1,
+            error=repr(exc),
+        )
+        metrics.DEAD_LETTERED.labels(queue=queue).inc()
+        await self._republish(message, self.topology.names.dead_letter, attempt + 1, exc)
+
+    async def _republish(
+        self, message: AbstractIncomingMessage, queue: str, attempt: int, exc: Exception
+    ) -> None:
+        """Publish a copy to `queue` (confirmed), then ack the original; on failure, requeue."""
+        headers = dict(message.headers or {})
+        headers.update(
+            {
+                ATTEMPT_HEADER: attempt,
+                LAST_ERROR_HEADER: repr(exc)[:_MAX_ERROR_LEN],
+                FAILED_AT_HEADER: datetime.now(UTC).isoformat(),
+                CONSUMER_HEADER: self.consumer_name,
+            }
+        )
+        copy = copy_with_headers(message, headers)
+        try:
+            assert self._publish_channel is not None
+            await self._publish_channel.default_exchange.publish(
+                copy, routing_key=queue, mandatory=True, timeout=10
+            )
+        except Exception as publish_error:
+            log.error("consumer.republish_failed", queue=queue, error=repr(publish_error))
+            await self._settle(message.nack(requeue=True))
+            return
+        await self._settle(message.ack())
+
+    async def _settle(self, settle: Awaitable[None]) -> None:
+        # After a reconnect the delivery belongs to a dead channel: the broker redelivers it and
+        # the inbox makes the second handling a no-op.
+        try:
+            await settle
+        except Exception as exc:
+            log.warning("consumer.settle_failed", error=repr(exc))

@@ -1,0 +1,1 @@
+"""How a service process is put together, the same way for every service."""

@@ -1,0 +1,76 @@
+"""The worker command of every service: `<service>-worker [run | replay-dead-letters ...]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Callable, Sequence
+
+import structlog
+from lib_database import Database, UnitOfWork
+from lib_messaging.broker import connect_broker
+from lib_messaging.consumer import Subscription
+from lib_messaging.replay import replay_dead_letters
+from lib_messaging.worker import EventWorker, queue_topology
+from lib_settings import ServiceSettings
+from lib_web.logging import configure_logging
+from prometheus_client import start_http_server
+
+log = structlog.get_logger(__name__)
+
+
+def uow_factory(database: Database, settings: ServiceSettings) -> Callable[[], UnitOfWork]:
+    return lambda: UnitOfWork(database, source=settings.service_name, schema=settings.db_schema)
+
+
+def build_worker(
+    settings: ServiceSettings, database: Database, subscriptions: Sequence[Subscription]
+) -> EventWorker:
+    return EventWorker(settings, database.engine, subscriptions, uow_factory(database, settings))
+
+
+async def run_worker(settings: ServiceSettings, subscriptions: Sequence[Subscription]) -> None:
+    database = Database.from_settings(settings)
+    try:
+        await build_worker(settings, database, subscriptions).run_until_signalled()
+    finally:
+        await database.dispose()
+
+
+async def replay(settings: ServiceSettings, subscription: Subscription, limit: int | None) -> int:
+    connection = await connect_broker(
+        settings.amqp_url.get_secret_value(), name=f"{settings.service_name}-replay"
+    )
+    async with connection:
+        return await replay_dead_letters(
+            connection, queue_topology(settings, subscription).names, limit=limit
+        )
+
+
+def worker_main(
+    settings_factory: Callable[[], ServiceSettings],
+    subscriptions: Sequence[Subscription],
+    argv: Sequence[str] | None = None,
+) -> None:
+    parser = argparse.ArgumentParser(description="The service's outbox relay and consumers.")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", help="relay and consume until SIGINT/SIGTERM (the default)")
+    replay_cmd = commands.add_parser(
+        "replay-dead-letters", help="move dead letters back to their queue"
+    )
+    replay_cmd.add_argument(
+        "--group", default=subscriptions[0].group if subscriptions else "main",
+        choices=[s.group for s in subscriptions] or None,
+    )
+    replay_cmd.add_argument("--limit", type=int, default=None)
+    args = parser.parse_args(argv)
+
+    settings = settings_factory()
+    configure_logging(settings)
+    if args.command == "replay-dead-letters":
+        subscription = next(s for s in subscriptions if s.group == args.group)
+        moved = asyncio.run(replay(settings, subscription, args.limit))
+        print(f"replayed {moved} dead letters into {subscription.group}")
+        return
+    start_http_server(settings.worker_metrics_port, addr=settings.http_host)
+    asyncio.run(run_worker(settings, subscriptions))

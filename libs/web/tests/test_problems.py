@@ -1,0 +1,63 @@
+import httpx
+from lib_web import PROBLEM_MEDIA_TYPE
+
+
+async def test_unknown_route_is_404_problem(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/nowhere", headers={"X-Request-ID": "r-404"})
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "Not Found",
+        "instance": "/api/v1/nowhere",
+        "requestId": "r-404",
+    }
+
+
+async def test_wrong_method_keeps_status_and_allow_header(client: httpx.AsyncClient) -> None:
+    response = await client.delete("/api/v1/items/abc")
+    assert response.status_code == 405
+    assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
+    assert response.headers["allow"] == "GET"
+
+
+async def test_validation_error_is_422_with_field_locations(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/v1/items", json={"quantity": "many"})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
+    body = response.json()
+    assert body["status"] == 422
+    assert body["instance"] == "/api/v1/items"
+    locations = {tuple(error["location"]): error for error in body["errors"]}
+    assert locations.keys() == {("body", "name"), ("body", "quantity")}
+    assert locations[("body", "name")]["type"] == "missing"
+    assert locations[("body", "quantity")]["message"]
+    assert "many" not in response.text  # the rejected input is not echoed back
+
+
+async def test_problem_error_keeps_status_title_detail_and_extensions(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/api/v1/missing/x1")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
+    body = response.json()
+    assert body["title"] == "Not Found"
+    assert body["detail"] == "item x1 does not exist"
+    assert body["itemId"] == "x1"
+    assert body["instance"] == "/api/v1/missing/x1"
+    assert body["requestId"] == response.headers["x-request-id"]
+
+
+async def test_unhandled_exception_is_bare_500_problem(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/boom")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
+    body = response.json()
+    assert body["title"] == "Internal Server Error"
+    assert body["instance"] == "/api/v1/boom"
+    assert "hunter2" not in response.text
+    assert "Traceback" not in response.text
+    assert "RuntimeError" not in response.text

@@ -1,0 +1,1 @@
+"""Public (/api/v1) and internal (/internal) routes of the billing service."""

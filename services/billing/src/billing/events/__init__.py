@@ -1,0 +1,5 @@
+"""Events the billing service consumes: one subscription (queue) per handler group."""
+
+from lib_messaging.consumer import Subscription
+
+SUBSCRIPTIONS: list[Subscription] = []

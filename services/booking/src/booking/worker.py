@@ -1,0 +1,14 @@
+"""The booking worker: outbox relay and consumers (`booking-worker --help`)."""
+
+from lib_runtime.worker_cli import worker_main
+
+from booking.config import BookingSettings
+from booking.events import SUBSCRIPTIONS
+
+
+def run() -> None:
+    worker_main(BookingSettings, SUBSCRIPTIONS)
+
+
+if __name__ == "__main__":
+    run()

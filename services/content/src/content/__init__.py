@@ -1,0 +1,1 @@
+"""The content service (DESIGN.md)."""

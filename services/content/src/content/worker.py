@@ -1,0 +1,14 @@
+"""The content worker: outbox relay and consumers (`content-worker --help`)."""
+
+from lib_runtime.worker_cli import worker_main
+
+from content.config import ContentSettings
+from content.events import SUBSCRIPTIONS
+
+
+def run() -> None:
+    worker_main(ContentSettings, SUBSCRIPTIONS)
+
+
+if __name__ == "__main__":
+    run()

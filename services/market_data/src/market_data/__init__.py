@@ -1,0 +1,1 @@
+"""The market_data service (DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""Use cases of the market_data service: they own the transaction and commit it."""

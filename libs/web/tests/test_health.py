@@ -1,8 +1,10 @@
+import asyncio
+
 import httpx
 from fastapi import FastAPI
-from lib_web import PROBLEM_MEDIA_TYPE
+from lib_web import PROBLEM_MEDIA_TYPE, register_readiness_check, run_readiness_checks
 
-from .conftest import DemoDependencies
+from .demo_service import DemoDependencies
 
 
 async def test_healthz_is_always_ok(client: httpx.AsyncClient) -> None:
@@ -34,10 +36,6 @@ async def test_readyz_is_503_problem_naming_the_failed_check(
 
 
 async def test_a_hanging_check_times_out(client: httpx.AsyncClient, app: FastAPI) -> None:
-    import asyncio
-
-    from lib_web import register_readiness_check, run_readiness_checks
-
     async def hangs() -> None:
         await asyncio.sleep(10)
 

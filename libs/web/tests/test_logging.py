@@ -1,6 +1,7 @@
 import io
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -9,11 +10,22 @@ import structlog
 from lib_messaging.context import correlation_scope
 from lib_web import configure_logging
 
-from .conftest import DemoSettings
+from .demo_service import DemoSettings
 
 
 def json_lines(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """Give the loggers back as they were, so later tests do not write into a dead stream."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.reset_defaults()
 
 
 @pytest.fixture
@@ -48,16 +60,22 @@ async def test_unhandled_error_is_logged_with_traceback(
     error_line = next(line for line in json_lines(log_stream) if line["event"] == "unhandled error")
     assert error_line["correlation_id"] == "log-test-2"
     assert error_line["level"] == "error"
-    assert error_line["exception"][0]["exc_type"] == "RuntimeError"
+    (exception,) = error_line["exception"]
+    assert exception["exc_type"] == "RuntimeError"
+    assert exception["frames"]
+    assert all("locals" not in frame for frame in exception["frames"])
 
 
 def test_stdlib_logging_goes_through_the_same_pipeline(log_stream: io.StringIO) -> None:
     with correlation_scope("std-1"):
-        logging.getLogger("uvicorn.error").info("server started on %s", "port 1")
+        logging.getLogger("uvicorn.error").info(
+            "server started on %s", "port 1", extra={"color_message": "\x1b[1mport 1\x1b[0m"}
+        )
     (line,) = json_lines(log_stream)
     assert line["event"] == "server started on port 1"
     assert line["logger"] == "uvicorn.error"
     assert line["correlation_id"] == "std-1"
+    assert "color_message" not in line
     assert line["service"] == "demo"
 
 

@@ -1,6 +1,6 @@
 import httpx
 
-from .conftest import DemoDependencies
+from .demo_service import DemoDependencies
 
 
 async def test_latency_histogram_is_labelled_by_route_template(client: httpx.AsyncClient) -> None:

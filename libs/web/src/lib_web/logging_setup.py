@@ -10,6 +10,7 @@ from typing import TextIO
 
 import structlog
 from lib_settings import ServiceSettings
+from structlog.tracebacks import ExceptionDictTransformer
 from structlog.types import EventDict, Processor, WrappedLogger
 
 # Marks the root handler we installed, so a second call replaces it instead of adding another.
@@ -27,6 +28,12 @@ def _service_name_adder(service_name: str) -> Processor:
     return add_service_name
 
 
+def _drop_color_message(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    # uvicorn passes a colourised copy of its message as an `extra`; it is noise in a log line.
+    event_dict.pop("color_message", None)
+    return event_dict
+
+
 def _log_level(name: str) -> int:
     level = logging.getLevelNamesMapping().get(name.upper())
     if level is None:
@@ -42,6 +49,7 @@ def configure_logging(settings: ServiceSettings, *, stream: TextIO | None = None
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.ExtraAdder(),
+        _drop_color_message,
         _service_name_adder(settings.service_name),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
@@ -61,7 +69,8 @@ def configure_logging(settings: ServiceSettings, *, stream: TextIO | None = None
     final_processors: list[Processor]
     if settings.log_json:
         final_processors = [
-            structlog.processors.dict_tracebacks,
+            # Structured tracebacks without local variables: those may hold secrets.
+            structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False)),
             structlog.processors.JSONRenderer(),
         ]
     else:

@@ -1,0 +1,93 @@
+"""A handler that always fails: retried with delays, then dead-lettered with its history;
+other events keep flowing, and a replay applies it once the handler is fixed."""
+
+from __future__ import annotations
+
+import aio_pika
+from lib_messaging.consumer import ATTEMPT_HEADER, LAST_ERROR_HEADER
+from lib_messaging.replay import dead_letter_depth, replay_dead_letters
+from lib_messaging.worker import EventWorker
+
+from .conftest import emit_probes, probe_counts, probe_subscription, record_probe, uow_for, wait_until
+
+
+async def test_failing_handler_dead_letters_then_replay_applies_once(
+    producer_settings, consumer_settings, producer_db, consumer_db, workers, amqp_url
+) -> None:
+    broken = {"fixed": False}
+
+    async def handle(payload, envelope, uow) -> None:
+        if payload.fail and not broken["fixed"]:
+            raise RuntimeError(f"cannot handle probe {payload.seq}")
+        await record_probe("billing.poison", payload, envelope, uow)
+
+    consumer = EventWorker(
+        consumer_settings,
+        consumer_db.engine,
+        [probe_subscription("poison", handle)],
+        uow_for(consumer_db, consumer_settings),
+    )
+    await consumer.start()
+    workers.append(consumer)
+    names = consumer.consumers[0].topology.names
+    producer = EventWorker(producer_settings, producer_db.engine, [], uow_for(producer_db, producer_settings))
+    await producer.start()
+    workers.append(producer)
+
+    await emit_probes(producer_db, producer_settings, [0], fail=True)
+    await emit_probes(producer_db, producer_settings, range(1, 21))
+
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+
+        async def poison_dead_lettered() -> bool:
+            return await dead_letter_depth(connection, names) == 1
+
+        await wait_until(poison_dead_lettered, timeout=30, what="the failing event in the DLQ")
+        # The 20 good events were not held up by the failing one.
+        assert await probe_counts(consumer_db, "billing.poison") == (20, 1)
+
+        channel = await connection.channel()
+        dlq = await channel.get_queue(names.dead_letter)
+        dead = await dlq.get(no_ack=False)
+        headers = dead.headers or {}
+        assert headers[ATTEMPT_HEADER] == consumer_settings.consumer_delivery_limit
+        assert "cannot handle probe 0" in str(headers[LAST_ERROR_HEADER])
+        deaths = headers["x-death"]
+        assert {d["queue"] for d in deaths} == {names.retry(200), names.retry(500)}
+        assert sum(d["count"] for d in deaths) == consumer_settings.consumer_delivery_limit - 1
+        await dead.nack(requeue=True)
+        await channel.close()
+
+        broken["fixed"] = True
+        assert await replay_dead_letters(connection, names) == 1
+
+        async def replayed() -> bool:
+            return (await probe_counts(consumer_db, "billing.poison"))[0] == 21
+
+        await wait_until(replayed, timeout=30, what="the replayed event applied")
+        assert await probe_counts(consumer_db, "billing.poison") == (21, 1)
+        assert await dead_letter_depth(connection, names) == 0
+
+
+async def test_undecodable_message_goes_straight_to_the_dead_letter_queue(
+    consumer_settings, consumer_db, workers, amqp_url
+) -> None:
+    consumer = EventWorker(
+        consumer_settings, consumer_db.engine, [probe_subscription("garbage")], uow_for(consumer_db, consumer_settings)
+    )
+    await consumer.start()
+    workers.append(consumer)
+    names = consumer.consumers[0].topology.names
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.default_exchange.publish(aio_pika.Message(b"not an envelope"), routing_key=names.main)
+
+        async def dead_lettered() -> bool:
+            return await dead_letter_depth(connection, names) == 1
+
+        await wait_until(dead_lettered, timeout=10, what="the undecodable message in the DLQ")
+        dead = await (await channel.get_queue(names.dead_letter)).get(no_ack=True)
+        assert dead.body == b"not an envelope"
+        assert "undecodable" in str((dead.headers or {})[LAST_ERROR_HEADER])

@@ -13,7 +13,7 @@ from lib_messaging.consumer import Subscription
 from lib_messaging.replay import replay_dead_letters
 from lib_messaging.worker import EventWorker, queue_topology
 from lib_settings import ServiceSettings
-from lib_web.logging import configure_logging
+from lib_web import configure_logging
 from prometheus_client import start_http_server
 
 log = structlog.get_logger(__name__)

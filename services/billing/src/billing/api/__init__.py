@@ -1,1 +1,5 @@
 """Public (/api/v1) and internal (/internal) routes of the billing service."""
+
+from fastapi import APIRouter
+
+ROUTERS: list[APIRouter] = []

@@ -1,0 +1,21 @@
+"""FastAPI dependencies that routes of every service share."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from lib_database import Database, UnitOfWork
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_unit_of_work(request: Request, database: Annotated[Database, Depends(get_database)]) -> UnitOfWork:
+    settings = request.app.state.settings
+    return UnitOfWork(database, source=settings.service_name, schema=settings.db_schema)
+
+
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work)]

@@ -1,0 +1,21 @@
+"""The billing HTTP service: `create_app(settings)` and the `billing-api` command."""
+
+from fastapi import FastAPI
+from lib_runtime.app import create_platform_app
+from lib_web import run_service
+
+from billing.api import ROUTERS
+from billing.config import BillingSettings
+from billing.events import SUBSCRIPTIONS
+
+
+def create_app(settings: BillingSettings) -> FastAPI:
+    return create_platform_app(settings, routers=ROUTERS, subscriptions=SUBSCRIPTIONS)
+
+
+def run() -> None:
+    run_service(create_app, BillingSettings())
+
+
+if __name__ == "__main__":
+    run()

@@ -24,7 +24,7 @@ async def test_correlation_id_header_is_accepted_too(client: httpx.AsyncClient) 
 @pytest.mark.parametrize("insane", ["a" * 129, "id with spaces", "x;rm -rf", "ünïcode", ""])
 async def test_insane_request_id_is_replaced(client: httpx.AsyncClient, insane: str) -> None:
     response = await client.get(
-        "/api/v1/items/abc", headers={"X-Request-ID": insane.encode("utf-8")}
+        "/api/v1/items/abc", headers={b"X-Request-ID": insane.encode("utf-8")}
     )
     request_id = response.headers["x-request-id"]
     assert request_id != insane

@@ -1,0 +1,204 @@
+"""API keys, client side: ask identity's internal verify route, cache the answer briefly.
+
+The answer model (Unkey-style, camelCase JSON) is shared with identity, which serves it.
+Answers are cached under a SHA-256 of the key, never the key itself: positive ones for
+`cache_ttl_s`, negative ones for the shorter `negative_ttl_s`. A cached positive answer is
+also used at most as many times as its rate-limit budget had left, then identity is asked
+again, so caching cannot stretch a key's rate limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from types import TracebackType
+
+import httpx
+import structlog
+from cachetools import TLRUCache
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from .errors import ApiKeyServiceError
+from .internal import internal_auth_headers
+
+API_KEY_VERIFY_PATH = "/internal/api-keys/verify"
+
+logger = structlog.stdlib.get_logger(__name__)
+
+
+class ApiKeyCode(StrEnum):
+    VALID = "VALID"
+    NOT_FOUND = "NOT_FOUND"
+    DISABLED = "DISABLED"
+    REVOKED = "REVOKED"
+    EXPIRED = "EXPIRED"
+    RATE_LIMITED = "RATE_LIMITED"
+    INSUFFICIENT_PERMISSIONS = "INSUFFICIENT_PERMISSIONS"
+    PENDING_VERIFICATION = "PENDING_VERIFICATION"
+
+
+class _CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+class RateLimitState(_CamelModel):
+    limit: int
+    remaining: int
+    reset: datetime
+
+
+class ApiKeyVerifyRequest(_CamelModel):
+    key: str = Field(min_length=1, max_length=512)
+
+
+class ApiKeyVerification(_CamelModel):
+    valid: bool
+    code: ApiKeyCode
+    key_id: str | None = None
+    owner_id: str | None = None
+    tier: str | None = None
+    scopes: tuple[str, ...] = ()
+    rate_limit: RateLimitState | None = None
+
+
+def api_key_digest(key: str) -> str:
+    """The cache key of an API key: its SHA-256, so no raw key is held in memory longer
+    than the request."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+@dataclass(slots=True)
+class _CachedAnswer:
+    verification: ApiKeyVerification
+    ttl_s: float
+    uses_left: int | None  # None: no rate limit to respect
+
+
+class ApiKeyClient:
+    def __init__(
+        self,
+        identity_url: str,
+        internal_token: str,
+        *,
+        cache_ttl_s: float = 10,
+        negative_ttl_s: float = 2,
+        max_cached_keys: int = 10_000,
+        timeout_s: float = 2.0,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.verify_url = identity_url.rstrip("/") + API_KEY_VERIFY_PATH
+        self.cache_ttl_s = cache_ttl_s
+        self.negative_ttl_s = negative_ttl_s
+        self._headers = internal_auth_headers(internal_token)
+        self._timeout_s = timeout_s
+        self._http = http
+        self._owns_http = http is None
+        self._cache: TLRUCache[str, _CachedAnswer] = TLRUCache(
+            maxsize=max_cached_keys, ttu=lambda _digest, answer, now: now + answer.ttl_s
+        )
+        # Calls for the same key that overlap share one request to identity.
+        self._in_flight: dict[str, asyncio.Task[ApiKeyVerification]] = {}
+        # Bumped by every eviction: an answer fetched across one is not cached (it may be stale).
+        self._generation = 0
+
+    async def verify(self, key: str) -> ApiKeyVerification:
+        digest = api_key_digest(key)
+        cached = self._cache_hit(digest)
+        if cached is not None:
+            return cached
+        task = self._in_flight.get(digest)
+        if task is None:
+            task = asyncio.create_task(self._ask_identity(key, digest))
+            self._in_flight[digest] = task
+            task.add_done_callback(lambda done: self._forget_in_flight(digest, done))
+        # Shielded: one caller going away must not cancel the answer the others wait for.
+        return await asyncio.shield(task)
+
+    def evict_key_id(self, key_id: str) -> int:
+        """Drop every cached answer for this key id (its key was revoked); how many."""
+        self._generation += 1
+        digests = [d for d, a in list(self._cache.items()) if a.verification.key_id == key_id]
+        for digest in digests:
+            self._cache.pop(digest, None)
+        return len(digests)
+
+    def clear(self) -> None:
+        self._generation += 1
+        self._cache.clear()
+
+    def _cache_hit(self, digest: str) -> ApiKeyVerification | None:
+        answer = self._cache.get(digest)
+        if answer is None:
+            return None
+        if answer.uses_left is not None:
+            if answer.uses_left <= 0:
+                # Budget spent locally: identity decides whether the key is now limited.
+                self._cache.pop(digest, None)
+                return None
+            answer.uses_left -= 1
+        return answer.verification
+
+    def _forget_in_flight(self, digest: str, task: asyncio.Task[ApiKeyVerification]) -> None:
+        if self._in_flight.get(digest) is task:
+            del self._in_flight[digest]
+
+    async def _ask_identity(self, key: str, digest: str) -> ApiKeyVerification:
+        generation = self._generation
+        try:
+            response = await self._client().post(
+                self.verify_url,
+                json=ApiKeyVerifyRequest(key=key).model_dump(by_alias=True),
+                headers=self._headers,
+            )
+        except httpx.HTTPError as exc:
+            logger.warning("api key verification unreachable", error=repr(exc))
+            raise ApiKeyServiceError() from exc
+        if response.status_code != 200:
+            logger.warning("api key verification refused", status=response.status_code)
+            raise ApiKeyServiceError()
+        try:
+            verification = ApiKeyVerification.model_validate_json(response.content)
+        except ValidationError as exc:
+            logger.warning("api key verification answer not understood", error=str(exc))
+            raise ApiKeyServiceError() from exc
+        if generation == self._generation:
+            self._remember(digest, verification)
+        return verification
+
+    def _remember(self, digest: str, verification: ApiKeyVerification) -> None:
+        rate_limit = verification.rate_limit
+        if verification.valid:
+            uses_left = rate_limit.remaining if rate_limit is not None else None
+            self._cache[digest] = _CachedAnswer(verification, self.cache_ttl_s, uses_left)
+            return
+        ttl_s = self.negative_ttl_s
+        if verification.code is ApiKeyCode.RATE_LIMITED and rate_limit is not None:
+            # Limited only until the window resets.
+            ttl_s = min(ttl_s, (rate_limit.reset - datetime.now(UTC)).total_seconds())
+        if ttl_s > 0:
+            self._cache[digest] = _CachedAnswer(verification, ttl_s, None)
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self._timeout_s)
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._owns_http and self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def __aenter__(self) -> ApiKeyClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -31,7 +31,9 @@ async def test_role_cannot_read_or_write_another_services_schema(
 
 
 @pytest.mark.parametrize("role", SERVICES)
-async def test_role_owns_its_schema_and_not_public(platform_database, migrated_all, role: str) -> None:
+async def test_role_owns_its_schema_and_not_public(
+    platform_database, migrated_all, role: str
+) -> None:
     conn = await asyncpg.connect(platform_database.url_for(role, driver="postgresql"))
     try:
         assert await conn.fetchval("SELECT current_schema()") == role

@@ -48,7 +48,9 @@ async def test_app_serves_probes_openapi_and_metrics(service: str, service_setti
             assert "http_request_duration_seconds" in exposition
 
 
-async def test_readiness_fails_when_the_database_is_unreachable(service: str, service_settings) -> None:
+async def test_readiness_fails_when_the_database_is_unreachable(
+    service: str, service_settings
+) -> None:
     settings = service_settings(
         settings_class(service), database_url="postgresql+asyncpg://nobody:x@127.0.0.1:1/none"
     )

@@ -42,7 +42,9 @@ class ProbeUnrouted(EventPayload):
 PROBE_TABLE = "bus_probe"
 
 
-async def record_probe(consumer: str, payload: ProbeRecorded, envelope: Envelope, uow: UnitOfWork) -> None:
+async def record_probe(
+    consumer: str, payload: ProbeRecorded, envelope: Envelope, uow: UnitOfWork
+) -> None:
     """Counts applications per (consumer, event): exactly-once means every count is 1."""
     await uow.session.execute(
         text(
@@ -96,7 +98,12 @@ def uow_for(db: Database, settings: ServiceSettings) -> Callable[[], UnitOfWork]
 
 
 async def emit_probes(
-    db: Database, settings: ServiceSettings, seqs: Sequence[int], *, per_tx: int = 100, **fields: Any
+    db: Database,
+    settings: ServiceSettings,
+    seqs: Sequence[int],
+    *,
+    per_tx: int = 100,
+    **fields: Any,
 ) -> None:
     model = fields.pop("model", ProbeRecorded)
     for start in range(0, len(seqs), per_tx):
@@ -111,7 +118,10 @@ async def probe_counts(db: Database, consumer: str) -> tuple[int, int]:
     async with db.engine.connect() as conn:
         row = (
             await conn.execute(
-                text(f"SELECT count(*), coalesce(max(applied), 0) FROM {PROBE_TABLE} WHERE consumer = :c"),
+                text(
+                    f"SELECT count(*), coalesce(max(applied), 0) FROM {PROBE_TABLE} "
+                    "WHERE consumer = :c"
+                ),
                 {"c": consumer},
             )
         ).one()
@@ -122,21 +132,25 @@ async def unpublished(db: Database, schema: str) -> int:
     async with db.engine.connect() as conn:
         return int(
             (
-                await conn.execute(text(f'SELECT count(*) FROM "{schema}".outbox WHERE published_at IS NULL'))
+                await conn.execute(
+                    text(f'SELECT count(*) FROM "{schema}".outbox WHERE published_at IS NULL')
+                )
             ).scalar_one()
         )
 
 
-async def wait_until(check: Callable[[], Awaitable[bool]], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_until(check: Callable[[], Awaitable[bool]], *, within_s: float, what: str) -> None:
+    deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         if await check():
             return
         await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    raise AssertionError(f"timed out after {within_s}s waiting for {what}")
 
 
-def probe_subscription(group: str, handler: Callable[..., Awaitable[None]] | None = None) -> Subscription:
+def probe_subscription(
+    group: str, handler: Callable[..., Awaitable[None]] | None = None
+) -> Subscription:
     consumer = f"billing.{group}"
 
     async def handle(payload: ProbeRecorded, envelope: Envelope, uow: UnitOfWork) -> None:

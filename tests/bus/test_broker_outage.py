@@ -8,7 +8,14 @@ from urllib.parse import urlsplit, urlunsplit
 from lib_messaging.worker import EventWorker
 from lib_testing.tcp_proxy import TcpProxy
 
-from .conftest import emit_probes, probe_counts, probe_subscription, unpublished, uow_for, wait_until
+from .conftest import (
+    emit_probes,
+    probe_counts,
+    probe_subscription,
+    unpublished,
+    uow_for,
+    wait_until,
+)
 
 
 def through_proxy(amqp_url: str, proxy: TcpProxy) -> str:
@@ -30,20 +37,27 @@ async def test_cut_connections_lose_nothing_and_reconnect(
         producer_settings = service_settings(IdentitySettings, amqp_url=url)
         consumer_settings = service_settings(BillingSettings, amqp_url=url)
         consumer = EventWorker(
-            consumer_settings, consumer_db.engine, [probe_subscription("outage")], uow_for(consumer_db, consumer_settings)
+            consumer_settings,
+            consumer_db.engine,
+            [probe_subscription("outage")],
+            uow_for(consumer_db, consumer_settings),
         )
         await consumer.start()
         workers.append(consumer)
-        producer = EventWorker(producer_settings, producer_db.engine, [], uow_for(producer_db, producer_settings))
+        producer = EventWorker(
+            producer_settings, producer_db.engine, [], uow_for(producer_db, producer_settings)
+        )
         await producer.start()
         workers.append(producer)
 
-        writer = asyncio.create_task(emit_probes(producer_db, producer_settings, range(3_000), per_tx=50))
+        writer = asyncio.create_task(
+            emit_probes(producer_db, producer_settings, range(3_000), per_tx=50)
+        )
 
         async def some_applied() -> bool:
             return (await probe_counts(consumer_db, "billing.outage"))[0] >= 300
 
-        await wait_until(some_applied, timeout=60, what="the stream to start")
+        await wait_until(some_applied, within_s=60, what="the stream to start")
         await proxy.cut()  # a dropped connection
         await asyncio.sleep(0.5)
         await proxy.cut(refuse_for_s=2.0)  # and a broker that is away for two seconds
@@ -52,7 +66,7 @@ async def test_cut_connections_lose_nothing_and_reconnect(
         async def all_applied() -> bool:
             return (await probe_counts(consumer_db, "billing.outage"))[0] >= 3_000
 
-        await wait_until(all_applied, timeout=120, what="all 3,000 events after the outage")
+        await wait_until(all_applied, within_s=120, what="all 3,000 events after the outage")
         assert await probe_counts(consumer_db, "billing.outage") == (3_000, 1)
         assert await unpublished(producer_db, "identity") == 0
         assert proxy.connections_cut >= 2

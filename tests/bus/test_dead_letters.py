@@ -8,7 +8,14 @@ from lib_messaging.consumer import ATTEMPT_HEADER, LAST_ERROR_HEADER
 from lib_messaging.replay import dead_letter_depth, replay_dead_letters
 from lib_messaging.worker import EventWorker
 
-from .conftest import emit_probes, probe_counts, probe_subscription, record_probe, uow_for, wait_until
+from .conftest import (
+    emit_probes,
+    probe_counts,
+    probe_subscription,
+    record_probe,
+    uow_for,
+    wait_until,
+)
 
 
 async def test_failing_handler_dead_letters_then_replay_applies_once(
@@ -30,7 +37,9 @@ async def test_failing_handler_dead_letters_then_replay_applies_once(
     await consumer.start()
     workers.append(consumer)
     names = consumer.consumers[0].topology.names
-    producer = EventWorker(producer_settings, producer_db.engine, [], uow_for(producer_db, producer_settings))
+    producer = EventWorker(
+        producer_settings, producer_db.engine, [], uow_for(producer_db, producer_settings)
+    )
     await producer.start()
     workers.append(producer)
 
@@ -43,7 +52,7 @@ async def test_failing_handler_dead_letters_then_replay_applies_once(
         async def poison_dead_lettered() -> bool:
             return await dead_letter_depth(connection, names) == 1
 
-        await wait_until(poison_dead_lettered, timeout=30, what="the failing event in the DLQ")
+        await wait_until(poison_dead_lettered, within_s=30, what="the failing event in the DLQ")
         # The 20 good events were not held up by the failing one.
         assert await probe_counts(consumer_db, "billing.poison") == (20, 1)
 
@@ -65,7 +74,7 @@ async def test_failing_handler_dead_letters_then_replay_applies_once(
         async def replayed() -> bool:
             return (await probe_counts(consumer_db, "billing.poison"))[0] == 21
 
-        await wait_until(replayed, timeout=30, what="the replayed event applied")
+        await wait_until(replayed, within_s=30, what="the replayed event applied")
         assert await probe_counts(consumer_db, "billing.poison") == (21, 1)
         assert await dead_letter_depth(connection, names) == 0
 
@@ -74,7 +83,10 @@ async def test_undecodable_message_goes_straight_to_the_dead_letter_queue(
     consumer_settings, consumer_db, workers, amqp_url
 ) -> None:
     consumer = EventWorker(
-        consumer_settings, consumer_db.engine, [probe_subscription("garbage")], uow_for(consumer_db, consumer_settings)
+        consumer_settings,
+        consumer_db.engine,
+        [probe_subscription("garbage")],
+        uow_for(consumer_db, consumer_settings),
     )
     await consumer.start()
     workers.append(consumer)
@@ -82,12 +94,14 @@ async def test_undecodable_message_goes_straight_to_the_dead_letter_queue(
     connection = await aio_pika.connect(amqp_url)
     async with connection:
         channel = await connection.channel()
-        await channel.default_exchange.publish(aio_pika.Message(b"not an envelope"), routing_key=names.main)
+        await channel.default_exchange.publish(
+            aio_pika.Message(b"not an envelope"), routing_key=names.main
+        )
 
         async def dead_lettered() -> bool:
             return await dead_letter_depth(connection, names) == 1
 
-        await wait_until(dead_lettered, timeout=10, what="the undecodable message in the DLQ")
+        await wait_until(dead_lettered, within_s=10, what="the undecodable message in the DLQ")
         dead = await (await channel.get_queue(names.dead_letter)).get(no_ack=True)
         assert dead.body == b"not an envelope"
         assert "undecodable" in str((dead.headers or {})[LAST_ERROR_HEADER])

@@ -23,11 +23,16 @@ async def test_ten_thousand_events_are_each_applied_exactly_once(
     producer_settings, consumer_settings, producer_db, consumer_db, workers
 ) -> None:
     consumer = EventWorker(
-        consumer_settings, consumer_db.engine, [probe_subscription("bulk")], uow_for(consumer_db, consumer_settings)
+        consumer_settings,
+        consumer_db.engine,
+        [probe_subscription("bulk")],
+        uow_for(consumer_db, consumer_settings),
     )
     await consumer.start()
     workers.append(consumer)
-    producer = EventWorker(producer_settings, producer_db.engine, [], uow_for(producer_db, producer_settings))
+    producer = EventWorker(
+        producer_settings, producer_db.engine, [], uow_for(producer_db, producer_settings)
+    )
     await producer.start()
     workers.append(producer)
 
@@ -36,7 +41,7 @@ async def test_ten_thousand_events_are_each_applied_exactly_once(
     async def all_applied() -> bool:
         return (await probe_counts(consumer_db, "billing.bulk"))[0] >= 10_000
 
-    await wait_until(all_applied, timeout=180, what="10,000 events applied")
+    await wait_until(all_applied, within_s=180, what="10,000 events applied")
     applied, most = await probe_counts(consumer_db, "billing.bulk")
     assert (applied, most) == (10_000, 1)
     assert await unpublished(producer_db, "identity") == 0
@@ -50,13 +55,18 @@ async def test_relay_dying_before_marking_published_redelivers_and_applies_once(
     producer_settings, consumer_settings, producer_db: Database, consumer_db, workers, monkeypatch
 ) -> None:
     consumer = EventWorker(
-        consumer_settings, consumer_db.engine, [probe_subscription("crash")], uow_for(consumer_db, consumer_settings)
+        consumer_settings,
+        consumer_db.engine,
+        [probe_subscription("crash")],
+        uow_for(consumer_db, consumer_settings),
     )
     await consumer.start()
     workers.append(consumer)
     await emit_probes(producer_db, producer_settings, range(50))
 
-    connection = await connect_broker(producer_settings.amqp_url.get_secret_value(), name="crashing-relay")
+    connection = await connect_broker(
+        producer_settings.amqp_url.get_secret_value(), name="crashing-relay"
+    )
     async with connection:
         relay = OutboxRelay(producer_db.engine, connection, relay_config(producer_settings))
 
@@ -79,7 +89,10 @@ async def test_relay_dying_before_marking_published_redelivers_and_applies_once(
         duplicates = metrics.EVENTS_HANDLED.labels(
             queue=consumer.consumers[0].topology.names.main, outcome="duplicate"
         )._value.get()
-        return duplicates - duplicates_before >= 50 and (await probe_counts(consumer_db, "billing.crash"))[0] == 50
+        return (
+            duplicates - duplicates_before >= 50
+            and (await probe_counts(consumer_db, "billing.crash"))[0] == 50
+        )
 
-    await wait_until(both_copies_handled, timeout=30, what="both copies of 50 events handled")
+    await wait_until(both_copies_handled, within_s=30, what="both copies of 50 events handled")
     assert await probe_counts(consumer_db, "billing.crash") == (50, 1)

@@ -20,7 +20,10 @@ async def test_unroutable_event_is_not_marked_published(producer_settings, produ
     async with producer_db.engine.connect() as conn:
         attempts, error, retry_later = (
             await conn.execute(
-                text("SELECT attempts, last_error, next_attempt_at > now() FROM outbox WHERE event_type = :t"),
+                text(
+                    "SELECT attempts, last_error, next_attempt_at > now() FROM outbox "
+                    "WHERE event_type = :t"
+                ),
                 {"t": ProbeUnrouted.event_type},
             )
         ).one()

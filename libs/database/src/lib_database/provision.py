@@ -42,17 +42,22 @@ def database_url(admin_url: str, database: str) -> str:
 
 
 async def provision(admin_url: str, database: str, sql_file: Path) -> None:
+    sql = await asyncio.to_thread(sql_file.read_text)
     await create_database(admin_url, database)
     conn = await asyncpg.connect(database_url(admin_url, database))
     try:
-        await conn.execute(sql_file.read_text())
+        await conn.execute(sql)
     finally:
         await conn.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--admin-url", required=True, help="superuser URL, e.g. postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--admin-url",
+        required=True,
+        help="superuser URL, e.g. postgresql://postgres@127.0.0.1:5432/postgres",
+    )
     parser.add_argument("--database", required=True)
     parser.add_argument("sql_file", type=Path)
     args = parser.parse_args()

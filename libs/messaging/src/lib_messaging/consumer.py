@@ -76,7 +76,15 @@ class Subscription:
         )
 
 
-def copy_with_headers(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
+def header_count(headers: Mapping[str, Any] | None, name: str) -> int:
+    """A counter kept in a message header; 0 when absent or not a number."""
+    value = (headers or {}).get(name, 0)
+    return value if isinstance(value, int) else 0
+
+
+def copy_with_headers(
+    message: AbstractIncomingMessage, headers: dict[str, Any]
+) -> aio_pika.Message:
     """A persistent copy of a delivered message with new headers, for re-publishing."""
     return aio_pika.Message(
         body=message.body,
@@ -144,7 +152,7 @@ class Consumer:
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
         queue = self.topology.names.main
-        attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 0) or 0)
+        attempt = header_count(message.headers, ATTEMPT_HEADER)
         with metrics.HANDLE_SECONDS.labels(queue=queue).time():
             try:
                 envelope, payload, handler = self._decode(message)
@@ -156,7 +164,9 @@ class Consumer:
             except Exception as exc:
                 await self._on_failure(message, attempt, exc)
                 return
-        metrics.EVENTS_HANDLED.labels(queue=queue, outcome="applied" if applied else "duplicate").inc()
+        metrics.EVENTS_HANDLED.labels(
+            queue=queue, outcome="applied" if applied else "duplicate"
+        ).inc()
         await self._settle(message.ack())
 
     def _decode(self, message: AbstractIncomingMessage) -> tuple[Envelope, Any, Handler]:
@@ -176,9 +186,13 @@ class Consumer:
             await uow.commit()
         return True
 
-    async def _on_failure(self, message: AbstractIncomingMessage, attempt: int, exc: Exception) -> None:
+    async def _on_failure(
+        self, message: AbstractIncomingMessage, attempt: int, exc: Exception
+    ) -> None:
         event_type = message.type or "unknown"
-        metrics.CONSUMER_FAILURES.labels(queue=self.topology.names.main, event_type=event_type).inc()
+        metrics.CONSUMER_FAILURES.labels(
+            queue=self.topology.names.main, event_type=event_type
+        ).inc()
         next_attempt = attempt + 1
         if next_attempt >= self.topology.delivery_limit:
             await self._dead_letter(message, attempt, exc)
@@ -190,9 +204,13 @@ class Consumer:
             attempt=next_attempt,
             error=repr(exc),
         )
-        await self._republish(message, self.topology.retry_queue_for(next_attempt), next_attempt, exc)
+        await self._republish(
+            message, self.topology.retry_queue_for(next_attempt), next_attempt, exc
+        )
 
-    async def _dead_letter(self, message: AbstractIncomingMessage, attempt: int, exc: Exception) -> None:
+    async def _dead_letter(
+        self, message: AbstractIncomingMessage, attempt: int, exc: Exception
+    ) -> None:
         queue = self.topology.names.main
         log.error(
             "consumer.dead_lettered",

@@ -21,7 +21,9 @@ CONSUMER_FAILURES = Counter(
 DEAD_LETTERED = Counter(
     "consumer_dead_lettered_total", "Events moved to a dead-letter queue", ["queue"]
 )
-DEAD_LETTER_DEPTH = Gauge("dead_letter_queue_depth", "Messages waiting in a dead-letter queue", ["queue"])
+DEAD_LETTER_DEPTH = Gauge(
+    "dead_letter_queue_depth", "Messages waiting in a dead-letter queue", ["queue"]
+)
 HANDLE_SECONDS = Histogram(
     "consumer_handle_seconds", "Time to handle one event, inbox insert included", ["queue"]
 )

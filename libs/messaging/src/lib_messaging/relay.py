@@ -100,8 +100,7 @@ class OutboxRelay:
             "ORDER BY position LIMIT :limit FOR UPDATE SKIP LOCKED"
         )
         self._mark_sql = text(
-            f'UPDATE "{t}".outbox SET published_at = now(), last_error = NULL '
-            "WHERE id = ANY(:ids)"
+            f'UPDATE "{t}".outbox SET published_at = now(), last_error = NULL WHERE id = ANY(:ids)'
         )
         self._fail_sql = text(
             f'UPDATE "{t}".outbox SET attempts = attempts + 1, last_error = :error, '
@@ -203,10 +202,12 @@ class OutboxRelay:
             log.warning(
                 "relay.publish_refused", event_id=str(event.id), error=str(error), retry_in=delay
             )
-            await conn.execute(self._fail_sql, {"id": event.id, "error": str(error), "delay": delay})
+            await conn.execute(
+                self._fail_sql, {"id": event.id, "error": str(error), "delay": delay}
+            )
 
     def _backoff(self, attempts: int) -> float:
-        ceiling = min(self._config.backoff_cap_s, self._config.backoff_base_s * 2**attempts)
+        ceiling = min(self._config.backoff_cap_s, self._config.backoff_base_s * 2.0**attempts)
         return ceiling * random.uniform(0.5, 1.0)  # jitter, so failures do not retry in step
 
     async def _maybe_prune(self) -> None:

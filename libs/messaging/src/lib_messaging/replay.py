@@ -5,7 +5,7 @@ from __future__ import annotations
 import structlog
 from aio_pika.abc import AbstractConnection
 
-from lib_messaging.consumer import ATTEMPT_HEADER, copy_with_headers
+from lib_messaging.consumer import ATTEMPT_HEADER, copy_with_headers, header_count
 from lib_messaging.topology import QueueNames
 
 log = structlog.get_logger(__name__)
@@ -30,7 +30,7 @@ async def replay_dead_letters(
                 break
             headers = dict(message.headers or {})
             headers[ATTEMPT_HEADER] = 0
-            headers[REPLAYED_HEADER] = int(headers.get(REPLAYED_HEADER, 0) or 0) + 1
+            headers[REPLAYED_HEADER] = header_count(headers, REPLAYED_HEADER) + 1
             copy = copy_with_headers(message, headers)
             try:
                 await channel.default_exchange.publish(copy, routing_key=names.main, mandatory=True)

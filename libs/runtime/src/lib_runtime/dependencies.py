@@ -13,7 +13,9 @@ def get_database(request: Request) -> Database:
     return database
 
 
-def get_unit_of_work(request: Request, database: Annotated[Database, Depends(get_database)]) -> UnitOfWork:
+def get_unit_of_work(
+    request: Request, database: Annotated[Database, Depends(get_database)]
+) -> UnitOfWork:
     settings = request.app.state.settings
     return UnitOfWork(database, source=settings.service_name, schema=settings.db_schema)
 

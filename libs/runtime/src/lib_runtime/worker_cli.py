@@ -59,7 +59,8 @@ def worker_main(
         "replay-dead-letters", help="move dead letters back to their queue"
     )
     replay_cmd.add_argument(
-        "--group", default=subscriptions[0].group if subscriptions else "main",
+        "--group",
+        default=subscriptions[0].group if subscriptions else "main",
         choices=[s.group for s in subscriptions] or None,
     )
     replay_cmd.add_argument("--limit", type=int, default=None)

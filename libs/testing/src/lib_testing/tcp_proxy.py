@@ -29,7 +29,7 @@ class TcpProxy:
             await self._server.wait_closed()
 
     async def cut(self, *, refuse_for_s: float = 0.0) -> None:
-        """Close every connection; refuse new ones for a while (a broker restart, seen from here)."""
+        """Close every connection; refuse new ones for a while (a restart, seen from here)."""
         self._accepting = refuse_for_s <= 0
         writers, self._writers = self._writers, set()
         for writer in writers:
@@ -41,7 +41,9 @@ class TcpProxy:
     def _accept_again(self) -> None:
         self._accepting = True
 
-    async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+    async def _serve(
+        self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
+    ) -> None:
         if not self._accepting:
             client_writer.transport.abort()
             return

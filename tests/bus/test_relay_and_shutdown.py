@@ -1,0 +1,113 @@
+"""The relay wakes on NOTIFY rather than waiting for its poll, prunes old published rows, and
+a stopping worker finishes the messages it is handling before it lets go of them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aio_pika
+from lib_messaging.broker import connect_broker
+from lib_messaging.relay import OutboxRelay
+from lib_messaging.worker import EventWorker, listen_dsn, relay_config
+from sqlalchemy import text
+
+from .conftest import (
+    emit_probes,
+    probe_counts,
+    probe_subscription,
+    record_probe,
+    unpublished,
+    uow_for,
+    wait_until,
+)
+
+
+async def test_relay_wakes_on_notify_long_before_its_poll(
+    service_settings, migrated, producer_db, consumer_settings, consumer_db, workers
+) -> None:
+    from identity.config import IdentitySettings
+
+    consumer = EventWorker(
+        consumer_settings,
+        consumer_db.engine,
+        [probe_subscription("notify")],
+        uow_for(consumer_db, consumer_settings),
+    )
+    await consumer.start()
+    workers.append(consumer)
+    slow_poll = service_settings(IdentitySettings, outbox_poll_interval_s=60.0)
+    producer = EventWorker(slow_poll, producer_db.engine, [], uow_for(producer_db, slow_poll))
+    await producer.start()
+    workers.append(producer)
+    await asyncio.sleep(0.5)  # the relay has drained nothing and is now asleep for 60 s
+
+    started = time.monotonic()
+    await emit_probes(producer_db, slow_poll, [1])
+
+    async def applied() -> bool:
+        return (await probe_counts(consumer_db, "billing.notify"))[0] == 1
+
+    await wait_until(applied, within_s=10, what="the event, woken by NOTIFY")
+    assert time.monotonic() - started < 10
+
+
+async def test_relay_prunes_published_rows_past_retention(producer_settings, producer_db) -> None:
+    await emit_probes(producer_db, producer_settings, range(3))
+    async with producer_db.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE outbox SET published_at = now() - interval '10 days' WHERE subject = 'probe-0'"
+            )
+        )
+        await conn.execute(text("UPDATE outbox SET published_at = now() WHERE subject = 'probe-1'"))
+    connection = await connect_broker(producer_settings.amqp_url.get_secret_value(), name="pruner")
+    async with connection:
+        relay = OutboxRelay(
+            producer_db.engine,
+            connection,
+            relay_config(producer_settings),
+            listen_dsn=listen_dsn(producer_db.engine),
+        )
+        await relay._maybe_prune()
+    async with producer_db.engine.connect() as conn:
+        left = (await conn.execute(text("SELECT subject FROM outbox ORDER BY subject"))).scalars()
+        assert list(left) == ["probe-1", "probe-2"]  # old published gone; recent and pending kept
+    assert await unpublished(producer_db, "identity") == 1
+
+
+async def test_stopping_worker_finishes_in_flight_messages(
+    producer_settings, consumer_settings, producer_db, consumer_db, workers, amqp_url
+) -> None:
+    handling = asyncio.Event()
+
+    async def slow(payload, envelope, uow) -> None:
+        handling.set()
+        await asyncio.sleep(1.0)
+        await record_probe("billing.graceful", payload, envelope, uow)
+
+    consumer = EventWorker(
+        consumer_settings,
+        consumer_db.engine,
+        [probe_subscription("graceful", slow)],
+        uow_for(consumer_db, consumer_settings),
+    )
+    await consumer.start()
+    workers.append(consumer)
+    names = consumer.consumers[0].topology.names
+    producer = EventWorker(
+        producer_settings, producer_db.engine, [], uow_for(producer_db, producer_settings)
+    )
+    await producer.start()
+    workers.append(producer)
+
+    await emit_probes(producer_db, producer_settings, range(5))
+    await asyncio.wait_for(handling.wait(), 10)
+    await consumer.stop()  # while five handlers are sleeping
+
+    assert await probe_counts(consumer_db, "billing.graceful") == (5, 1)
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(names.main, passive=True)
+        assert queue.declaration_result.message_count == 0  # all acknowledged, none requeued

@@ -57,7 +57,8 @@ async def test_relay_prunes_published_rows_past_retention(producer_settings, pro
     async with producer_db.engine.begin() as conn:
         await conn.execute(
             text(
-                "UPDATE outbox SET published_at = now() - interval '10 days' WHERE subject = 'probe-0'"
+                "UPDATE outbox SET published_at = now() - interval '10 days' "
+                "WHERE subject = 'probe-0'"
             )
         )
         await conn.execute(text("UPDATE outbox SET published_at = now() WHERE subject = 'probe-1'"))

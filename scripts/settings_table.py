@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import sys
 
-from lib_settings import ServiceSettings
 from pydantic import SecretStr
+
+from lib_settings import ServiceSettings
 
 MEANINGS = {
     "environment": "`development`, `test` or `production`; production refuses development secrets",

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+
 from lib_settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from lib_database import Database
 from lib_runtime.worker_cli import build_worker
 

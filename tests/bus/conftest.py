@@ -13,6 +13,8 @@ from typing import Any
 
 import aio_pika
 import pytest
+from sqlalchemy import text
+
 from billing.config import BillingSettings
 from identity.config import IdentitySettings
 from lib_database import Database, UnitOfWork
@@ -21,7 +23,6 @@ from lib_messaging.envelope import Envelope, EventPayload, event_contract
 from lib_messaging.topology import all_queue_names
 from lib_messaging.worker import EventWorker, queue_topology
 from lib_settings import ServiceSettings
-from sqlalchemy import text
 
 
 @event_contract("test.probe.recorded", 1)

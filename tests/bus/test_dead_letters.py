@@ -4,6 +4,7 @@ other events keep flowing, and a replay applies it once the handler is fixed."""
 from __future__ import annotations
 
 import aio_pika
+
 from lib_messaging.consumer import ATTEMPT_HEADER, LAST_ERROR_HEADER
 from lib_messaging.replay import dead_letter_depth, replay_dead_letters
 from lib_messaging.worker import EventWorker

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from lib_database import Database
 from lib_messaging import metrics
 from lib_messaging.broker import connect_broker

@@ -7,10 +7,11 @@ import asyncio
 import time
 
 import aio_pika
+from sqlalchemy import text
+
 from lib_messaging.broker import connect_broker
 from lib_messaging.relay import OutboxRelay
 from lib_messaging.worker import EventWorker, listen_dsn, relay_config
-from sqlalchemy import text
 
 from .conftest import (
     emit_probes,

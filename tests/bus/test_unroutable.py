@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy import text
+
 from lib_messaging.broker import connect_broker
 from lib_messaging.relay import OutboxRelay
 from lib_messaging.worker import relay_config
-from sqlalchemy import text
 
 from .conftest import ProbeUnrouted, emit_probes, unpublished
 

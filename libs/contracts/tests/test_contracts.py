@@ -1,10 +1,11 @@
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import lib_contracts as c
 import pytest
-from lib_messaging.envelope import Envelope, EventPayload, registry
 from pydantic import ValidationError
+
+import lib_contracts as c
+from lib_messaging.envelope import Envelope, EventPayload, registry
 
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 T1 = T0 + timedelta(days=30)

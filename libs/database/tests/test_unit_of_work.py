@@ -7,11 +7,12 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import text
+
 from lib_database import Database, UnitOfWork
 from lib_messaging.context import correlation_scope
 from lib_messaging.envelope import EventPayload, event_contract
 from lib_settings import ServiceSettings
-from sqlalchemy import text
 
 
 class BorrowedSchemaSettings(ServiceSettings):

@@ -3,6 +3,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from pydantic import ValidationError
+
 from lib_messaging.envelope import (
     Envelope,
     EventPayload,
@@ -11,7 +13,6 @@ from lib_messaging.envelope import (
     event_contract,
     registry,
 )
-from pydantic import ValidationError
 
 
 @event_contract("test.widget.painted", 2)

@@ -1,9 +1,10 @@
 from typing import ClassVar
 
 import pytest
-from lib_settings import DevelopmentSecretError, ServiceSettings, dev_password, dev_secret
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import SettingsConfigDict
+
+from lib_settings import DevelopmentSecretError, ServiceSettings, dev_password, dev_secret
 
 
 class ExampleSettings(ServiceSettings):

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from lib_testing import servers
 from lib_testing.tcp_proxy import TcpProxy
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from lib_messaging.envelope import EventPayload, event_contract
 from pydantic import Field, model_validator
+
+from lib_messaging.envelope import EventPayload, event_contract
 
 from .common import (
     Cents,

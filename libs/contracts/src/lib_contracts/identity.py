@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from lib_messaging.envelope import EventPayload, event_contract
 from pydantic import Field
+
+from lib_messaging.envelope import EventPayload, event_contract
 
 from .common import Id, Revision, SubscriptionTier, Tokens, UtcDatetime
 

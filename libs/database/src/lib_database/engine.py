@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from lib_settings import ServiceSettings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -10,6 +9,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from lib_settings import ServiceSettings
 
 
 class Database:

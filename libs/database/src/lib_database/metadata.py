@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from lib_messaging.tables import define_messaging_tables
 from sqlalchemy import MetaData
 from sqlalchemy.orm import registry
 from sqlmodel import SQLModel
+
+from lib_messaging.tables import define_messaging_tables
 
 # Constraint names that Alembic can diff and that read well in errors.
 NAMING_CONVENTION = {

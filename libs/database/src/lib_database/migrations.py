@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
-from lib_settings import ServiceSettings
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from lib_settings import ServiceSettings
 
 
 def run_migrations(settings_class: type[ServiceSettings], metadata: MetaData) -> None:

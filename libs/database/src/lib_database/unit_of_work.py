@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Self
 
-from lib_messaging.context import causation_id_var, current_correlation_id
-from lib_messaging.envelope import Envelope, EventPayload
-from lib_messaging.tables import messaging_tables
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lib_database.engine import Database
+from lib_messaging.context import causation_id_var, current_correlation_id
+from lib_messaging.envelope import Envelope, EventPayload
+from lib_messaging.tables import messaging_tables
 
 
 class UnitOfWork:

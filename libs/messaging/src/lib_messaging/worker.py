@@ -10,13 +10,13 @@ from datetime import timedelta
 
 import structlog
 from aio_pika.abc import AbstractRobustConnection
-from lib_settings import ServiceSettings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lib_messaging.broker import connect_broker
 from lib_messaging.consumer import Consumer, InboxUnitOfWork, Subscription
 from lib_messaging.relay import OutboxRelay, RelayConfig
 from lib_messaging.topology import QueueTopology, queue_names
+from lib_settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 import structlog
 from aio_pika.abc import AbstractRobustConnection
 from fastapi import APIRouter, FastAPI
+
 from lib_database import Database
 from lib_messaging import metrics
 from lib_messaging.broker import connect_broker, ping_broker

@@ -7,6 +7,8 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 import structlog
+from prometheus_client import start_http_server
+
 from lib_database import Database, UnitOfWork
 from lib_messaging.broker import connect_broker
 from lib_messaging.consumer import Subscription
@@ -14,7 +16,6 @@ from lib_messaging.replay import replay_dead_letters
 from lib_messaging.worker import EventWorker, queue_topology
 from lib_settings import ServiceSettings
 from lib_web import configure_logging
-from prometheus_client import start_http_server
 
 log = structlog.get_logger(__name__)
 

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+
 from lib_database.migrations import upgrade
 from lib_database.provision import database_url, drop_database, provision
 from lib_settings import ServiceSettings, dev_password
-
 from lib_testing.servers import postgres_server, rabbitmq_server
 
 S = TypeVar("S", bound=ServiceSettings)

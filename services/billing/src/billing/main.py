@@ -1,12 +1,12 @@
 """The billing HTTP service: `create_app(settings)` and the `billing-api` command."""
 
 from fastapi import FastAPI
-from lib_runtime.app import create_platform_app
-from lib_web import run_service
 
 from billing.api import ROUTERS
 from billing.config import BillingSettings
 from billing.events import SUBSCRIPTIONS
+from lib_runtime.app import create_platform_app
+from lib_web import run_service
 
 
 def create_app(settings: BillingSettings) -> FastAPI:

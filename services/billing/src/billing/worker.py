@@ -1,9 +1,8 @@
 """The billing worker: outbox relay and consumers (`billing-worker --help`)."""
 
-from lib_runtime.worker_cli import worker_main
-
 from billing.config import BillingSettings
 from billing.events import SUBSCRIPTIONS
+from lib_runtime.worker_cli import worker_main
 
 
 def run() -> None:

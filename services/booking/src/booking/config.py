@@ -2,8 +2,9 @@
 
 from typing import ClassVar
 
-from lib_settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
+
+from lib_settings import ServiceSettings
 
 
 class BookingSettings(ServiceSettings):

@@ -1,12 +1,12 @@
 """The booking HTTP service: `create_app(settings)` and the `booking-api` command."""
 
 from fastapi import FastAPI
-from lib_runtime.app import create_platform_app
-from lib_web import run_service
 
 from booking.api import ROUTERS
 from booking.config import BookingSettings
 from booking.events import SUBSCRIPTIONS
+from lib_runtime.app import create_platform_app
+from lib_web import run_service
 
 
 def create_app(settings: BookingSettings) -> FastAPI:

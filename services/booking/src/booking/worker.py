@@ -1,9 +1,8 @@
 """The booking worker: outbox relay and consumers (`booking-worker --help`)."""
 
-from lib_runtime.worker_cli import worker_main
-
 from booking.config import BookingSettings
 from booking.events import SUBSCRIPTIONS
+from lib_runtime.worker_cli import worker_main
 
 
 def run() -> None:

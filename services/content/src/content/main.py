@@ -1,12 +1,12 @@
 """The content HTTP service: `create_app(settings)` and the `content-api` command."""
 
 from fastapi import FastAPI
-from lib_runtime.app import create_platform_app
-from lib_web import run_service
 
 from content.api import ROUTERS
 from content.config import ContentSettings
 from content.events import SUBSCRIPTIONS
+from lib_runtime.app import create_platform_app
+from lib_web import run_service
 
 
 def create_app(settings: ContentSettings) -> FastAPI:

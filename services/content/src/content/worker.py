@@ -1,9 +1,8 @@
 """The content worker: outbox relay and consumers (`content-worker --help`)."""
 
-from lib_runtime.worker_cli import worker_main
-
 from content.config import ContentSettings
 from content.events import SUBSCRIPTIONS
+from lib_runtime.worker_cli import worker_main
 
 
 def run() -> None:

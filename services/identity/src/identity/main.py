@@ -1,12 +1,12 @@
 """The identity HTTP service: `create_app(settings)` and the `identity-api` command."""
 
 from fastapi import FastAPI
-from lib_runtime.app import create_platform_app
-from lib_web import run_service
 
 from identity.api import ROUTERS
 from identity.config import IdentitySettings
 from identity.events import SUBSCRIPTIONS
+from lib_runtime.app import create_platform_app
+from lib_web import run_service
 
 
 def create_app(settings: IdentitySettings) -> FastAPI:

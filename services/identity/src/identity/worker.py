@@ -1,9 +1,8 @@
 """The identity worker: outbox relay and consumers (`identity-worker --help`)."""
 
-from lib_runtime.worker_cli import worker_main
-
 from identity.config import IdentitySettings
 from identity.events import SUBSCRIPTIONS
+from lib_runtime.worker_cli import worker_main
 
 
 def run() -> None:

@@ -1,4 +1,4 @@
-"""Tables of the market_data service, all in its own `market_data` schema (outbox and inbox included)."""
+"""Tables of the market_data service, in its own `market_data` schema (outbox and inbox too)."""
 
 from lib_database import service_model_base
 

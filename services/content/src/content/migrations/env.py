@@ -1,6 +1,5 @@
-from lib_database.migrations import run_migrations
-
 from content.config import ContentSettings
 from content.models import metadata
+from lib_database.migrations import run_migrations
 
 run_migrations(ContentSettings, metadata)

@@ -5,6 +5,7 @@ Revises:
 """
 
 from alembic import op
+
 from lib_messaging.tables import create_messaging_tables, drop_messaging_tables
 
 revision = "0001"

@@ -149,6 +149,19 @@ async def wait_until(check: Callable[[], Awaitable[bool]], *, within_s: float, w
     raise AssertionError(f"timed out after {within_s}s waiting for {what}")
 
 
+async def start_worker(
+    workers: list[EventWorker],
+    settings: ServiceSettings,
+    db: Database,
+    *subscriptions: Subscription,
+) -> EventWorker:
+    """Start a service's worker (relay, and consumers for `subscriptions`) for this test."""
+    worker = EventWorker(settings, db.engine, list(subscriptions), uow_for(db, settings))
+    await worker.start()
+    workers.append(worker)
+    return worker
+
+
 def probe_subscription(
     group: str, handler: Callable[..., Awaitable[None]] | None = None
 ) -> Subscription:

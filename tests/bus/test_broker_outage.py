@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import urlsplit, urlunsplit
 
-from lib_messaging.worker import EventWorker
 from lib_testing.tcp_proxy import TcpProxy
 
 from .conftest import (
     emit_probes,
     probe_counts,
     probe_subscription,
+    start_worker,
     unpublished,
-    uow_for,
     wait_until,
 )
 
@@ -36,19 +35,8 @@ async def test_cut_connections_lose_nothing_and_reconnect(
         url = through_proxy(amqp_url, proxy)
         producer_settings = service_settings(IdentitySettings, amqp_url=url)
         consumer_settings = service_settings(BillingSettings, amqp_url=url)
-        consumer = EventWorker(
-            consumer_settings,
-            consumer_db.engine,
-            [probe_subscription("outage")],
-            uow_for(consumer_db, consumer_settings),
-        )
-        await consumer.start()
-        workers.append(consumer)
-        producer = EventWorker(
-            producer_settings, producer_db.engine, [], uow_for(producer_db, producer_settings)
-        )
-        await producer.start()
-        workers.append(producer)
+        await start_worker(workers, consumer_settings, consumer_db, probe_subscription("outage"))
+        await start_worker(workers, producer_settings, producer_db)
 
         writer = asyncio.create_task(
             emit_probes(producer_db, producer_settings, range(3_000), per_tx=50)

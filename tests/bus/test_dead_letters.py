@@ -7,14 +7,13 @@ import aio_pika
 
 from lib_messaging.consumer import ATTEMPT_HEADER, LAST_ERROR_HEADER
 from lib_messaging.replay import dead_letter_depth, replay_dead_letters
-from lib_messaging.worker import EventWorker
 
 from .conftest import (
     emit_probes,
     probe_counts,
     probe_subscription,
     record_probe,
-    uow_for,
+    start_worker,
     wait_until,
 )
 
@@ -29,20 +28,11 @@ async def test_failing_handler_dead_letters_then_replay_applies_once(
             raise RuntimeError(f"cannot handle probe {payload.seq}")
         await record_probe("billing.poison", payload, envelope, uow)
 
-    consumer = EventWorker(
-        consumer_settings,
-        consumer_db.engine,
-        [probe_subscription("poison", handle)],
-        uow_for(consumer_db, consumer_settings),
+    consumer = await start_worker(
+        workers, consumer_settings, consumer_db, probe_subscription("poison", handle)
     )
-    await consumer.start()
-    workers.append(consumer)
     names = consumer.consumers[0].topology.names
-    producer = EventWorker(
-        producer_settings, producer_db.engine, [], uow_for(producer_db, producer_settings)
-    )
-    await producer.start()
-    workers.append(producer)
+    await start_worker(workers, producer_settings, producer_db)
 
     await emit_probes(producer_db, producer_settings, [0], fail=True)
     await emit_probes(producer_db, producer_settings, range(1, 21))
@@ -83,14 +73,9 @@ async def test_failing_handler_dead_letters_then_replay_applies_once(
 async def test_undecodable_message_goes_straight_to_the_dead_letter_queue(
     consumer_settings, consumer_db, workers, amqp_url
 ) -> None:
-    consumer = EventWorker(
-        consumer_settings,
-        consumer_db.engine,
-        [probe_subscription("garbage")],
-        uow_for(consumer_db, consumer_settings),
+    consumer = await start_worker(
+        workers, consumer_settings, consumer_db, probe_subscription("garbage")
     )
-    await consumer.start()
-    workers.append(consumer)
     names = consumer.consumers[0].topology.names
     connection = await aio_pika.connect(amqp_url)
     async with connection:

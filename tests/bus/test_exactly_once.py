@@ -8,14 +8,14 @@ from lib_database import Database
 from lib_messaging import metrics
 from lib_messaging.broker import connect_broker
 from lib_messaging.relay import OutboxRelay
-from lib_messaging.worker import EventWorker, relay_config
+from lib_messaging.worker import relay_config
 
 from .conftest import (
     emit_probes,
     probe_counts,
     probe_subscription,
+    start_worker,
     unpublished,
-    uow_for,
     wait_until,
 )
 
@@ -23,19 +23,8 @@ from .conftest import (
 async def test_ten_thousand_events_are_each_applied_exactly_once(
     producer_settings, consumer_settings, producer_db, consumer_db, workers
 ) -> None:
-    consumer = EventWorker(
-        consumer_settings,
-        consumer_db.engine,
-        [probe_subscription("bulk")],
-        uow_for(consumer_db, consumer_settings),
-    )
-    await consumer.start()
-    workers.append(consumer)
-    producer = EventWorker(
-        producer_settings, producer_db.engine, [], uow_for(producer_db, producer_settings)
-    )
-    await producer.start()
-    workers.append(producer)
+    await start_worker(workers, consumer_settings, consumer_db, probe_subscription("bulk"))
+    await start_worker(workers, producer_settings, producer_db)
 
     await emit_probes(producer_db, producer_settings, range(10_000), per_tx=250)
 
@@ -55,14 +44,9 @@ class RelayCrash(Exception):
 async def test_relay_dying_before_marking_published_redelivers_and_applies_once(
     producer_settings, consumer_settings, producer_db: Database, consumer_db, workers, monkeypatch
 ) -> None:
-    consumer = EventWorker(
-        consumer_settings,
-        consumer_db.engine,
-        [probe_subscription("crash")],
-        uow_for(consumer_db, consumer_settings),
+    consumer = await start_worker(
+        workers, consumer_settings, consumer_db, probe_subscription("crash")
     )
-    await consumer.start()
-    workers.append(consumer)
     await emit_probes(producer_db, producer_settings, range(50))
 
     connection = await connect_broker(

@@ -11,15 +11,15 @@ from sqlalchemy import text
 
 from lib_messaging.broker import connect_broker
 from lib_messaging.relay import OutboxRelay
-from lib_messaging.worker import EventWorker, listen_dsn, relay_config
+from lib_messaging.worker import listen_dsn, relay_config
 
 from .conftest import (
     emit_probes,
     probe_counts,
     probe_subscription,
     record_probe,
+    start_worker,
     unpublished,
-    uow_for,
     wait_until,
 )
 
@@ -29,18 +29,9 @@ async def test_relay_wakes_on_notify_long_before_its_poll(
 ) -> None:
     from identity.config import IdentitySettings
 
-    consumer = EventWorker(
-        consumer_settings,
-        consumer_db.engine,
-        [probe_subscription("notify")],
-        uow_for(consumer_db, consumer_settings),
-    )
-    await consumer.start()
-    workers.append(consumer)
+    await start_worker(workers, consumer_settings, consumer_db, probe_subscription("notify"))
     slow_poll = service_settings(IdentitySettings, outbox_poll_interval_s=60.0)
-    producer = EventWorker(slow_poll, producer_db.engine, [], uow_for(producer_db, slow_poll))
-    await producer.start()
-    workers.append(producer)
+    await start_worker(workers, slow_poll, producer_db)
     await asyncio.sleep(0.5)  # the relay has drained nothing and is now asleep for 60 s
 
     started = time.monotonic()
@@ -88,20 +79,11 @@ async def test_stopping_worker_finishes_in_flight_messages(
         await asyncio.sleep(1.0)
         await record_probe("billing.graceful", payload, envelope, uow)
 
-    consumer = EventWorker(
-        consumer_settings,
-        consumer_db.engine,
-        [probe_subscription("graceful", slow)],
-        uow_for(consumer_db, consumer_settings),
+    consumer = await start_worker(
+        workers, consumer_settings, consumer_db, probe_subscription("graceful", slow)
     )
-    await consumer.start()
-    workers.append(consumer)
     names = consumer.consumers[0].topology.names
-    producer = EventWorker(
-        producer_settings, producer_db.engine, [], uow_for(producer_db, producer_settings)
-    )
-    await producer.start()
-    workers.append(producer)
+    await start_worker(workers, producer_settings, producer_db)
 
     await emit_probes(producer_db, producer_settings, range(5))
     await asyncio.wait_for(handling.wait(), 10)

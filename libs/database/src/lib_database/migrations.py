@@ -67,3 +67,23 @@ def upgrade(alembic_ini: str, database_url: str, revision: str = "head") -> None
     config = Config(alembic_ini)
     config.attributes["database_url"] = database_url
     command.upgrade(config, revision)
+
+
+def upgrade_messaging_tables() -> None:
+    """Body of every service's first revision: its outbox and inbox, in the schema being migrated."""
+    from lib_messaging.tables import create_messaging_tables
+
+    create_messaging_tables(context.get_bind(), _migrating_schema())
+
+
+def downgrade_messaging_tables() -> None:
+    from lib_messaging.tables import drop_messaging_tables
+
+    drop_messaging_tables(context.get_bind(), _migrating_schema())
+
+
+def _migrating_schema() -> str:
+    schema = context.get_context().version_table_schema
+    if not schema:
+        raise RuntimeError("migrations must run through run_migrations (it sets the schema)")
+    return str(schema)

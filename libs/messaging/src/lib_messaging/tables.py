@@ -107,6 +107,7 @@ def create_messaging_tables(connection: Connection, schema: str) -> None:
 
 
 def drop_messaging_tables(connection: Connection, schema: str) -> None:
+    """Undo `create_messaging_tables`."""
     connection.exec_driver_sql(f'DROP FUNCTION IF EXISTS "{schema}".notify_outbox() CASCADE')
     tables = messaging_tables(schema)
     tables.inbox.drop(connection, checkfirst=True)

@@ -1,22 +1,8 @@
-"""The outbox and inbox of the booking service.
+"""The outbox and inbox of the booking service (in its own schema)."""
 
-Revision ID: 0001
-Revises:
-"""
-
-from alembic import op
-
-from lib_messaging.tables import create_messaging_tables, drop_messaging_tables
+from lib_database.migrations import downgrade_messaging_tables as downgrade
+from lib_database.migrations import upgrade_messaging_tables as upgrade
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    create_messaging_tables(op.get_bind(), "booking")
-
-
-def downgrade() -> None:
-    drop_messaging_tables(op.get_bind(), "booking")
+__all__ = ["downgrade", "upgrade"]

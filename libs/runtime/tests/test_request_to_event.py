@@ -6,11 +6,12 @@ from typing import ClassVar
 
 import httpx
 from fastapi import APIRouter
+from sqlalchemy import text
+
 from lib_messaging.envelope import EventPayload, event_contract
 from lib_runtime.app import create_platform_app
 from lib_runtime.dependencies import UnitOfWorkDep
 from lib_settings import ServiceSettings
-from sqlalchemy import text
 
 
 class BorrowedSchemaSettings(ServiceSettings):

@@ -59,17 +59,16 @@ def worker_main(
     replay_cmd = commands.add_parser(
         "replay-dead-letters", help="move dead letters back to their queue"
     )
-    replay_cmd.add_argument(
-        "--group",
-        default=subscriptions[0].group if subscriptions else "main",
-        choices=[s.group for s in subscriptions] or None,
-    )
+    groups = [s.group for s in subscriptions]
+    replay_cmd.add_argument("--group", default=groups[0] if groups else None, choices=groups)
     replay_cmd.add_argument("--limit", type=int, default=None)
     args = parser.parse_args(argv)
 
     settings = settings_factory()
     configure_logging(settings)
     if args.command == "replay-dead-letters":
+        if not subscriptions:
+            parser.error(f"{settings.service_name} consumes no events: it has no dead letters")
         subscription = next(s for s in subscriptions if s.group == args.group)
         moved = asyncio.run(replay(settings, subscription, args.limit))
         print(f"replayed {moved} dead letters into {subscription.group}")

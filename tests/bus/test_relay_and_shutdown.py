@@ -45,6 +45,15 @@ async def test_relay_wakes_on_notify_long_before_its_poll(
 
 
 async def test_relay_prunes_published_rows_past_retention(producer_settings, producer_db) -> None:
+    async with producer_db.engine.begin() as conn:
+        await conn.execute(text("DELETE FROM inbox"))
+        await conn.execute(
+            text(
+                "INSERT INTO inbox (consumer, event_id, event_type, handled_at) VALUES "
+                "('old', gen_random_uuid(), 't', now() - interval '40 days'), "
+                "('new', gen_random_uuid(), 't', now() - interval '1 day')"
+            )
+        )
     await emit_probes(producer_db, producer_settings, range(3))
     async with producer_db.engine.begin() as conn:
         await conn.execute(
@@ -66,6 +75,8 @@ async def test_relay_prunes_published_rows_past_retention(producer_settings, pro
     async with producer_db.engine.connect() as conn:
         left = (await conn.execute(text("SELECT subject FROM outbox ORDER BY subject"))).scalars()
         assert list(left) == ["probe-1", "probe-2"]  # old published gone; recent and pending kept
+        inbox = (await conn.execute(text("SELECT consumer FROM inbox"))).scalars()
+        assert list(inbox) == ["new"]
     assert await unpublished(producer_db, "identity") == 1
 
 

@@ -40,6 +40,8 @@ class RelayConfig:
     batch_size: int = 200
     poll_interval_s: float = 1.0
     retention: timedelta = timedelta(hours=72)
+    # Inbox rows guard against redeliveries, which come within minutes; keep them far longer.
+    inbox_retention: timedelta = timedelta(days=30)
     prune_every_s: float = 300.0
     publish_timeout_s: float = 10.0
     backoff_base_s: float = 1.0
@@ -105,6 +107,9 @@ class OutboxRelay:
         self._fail_sql = text(
             f'UPDATE "{t}".outbox SET attempts = attempts + 1, last_error = :error, '
             "next_attempt_at = now() + make_interval(secs => :delay) WHERE id = :id"
+        )
+        self._prune_inbox_sql = text(
+            f'DELETE FROM "{t}".inbox WHERE handled_at < now() - make_interval(secs => :age)'
         )
         self._prune_sql = text(
             f'DELETE FROM "{t}".outbox WHERE published_at IS NOT NULL '
@@ -211,16 +216,20 @@ class OutboxRelay:
         return ceiling * random.uniform(0.5, 1.0)  # jitter, so failures do not retry in step
 
     async def _maybe_prune(self) -> None:
+        """Delete published outbox rows and old inbox rows past their retention, now and then."""
         now = asyncio.get_running_loop().time()
         if now - self._last_prune < self._config.prune_every_s:
             return
         self._last_prune = now
         async with self._engine.begin() as conn:
-            result = await conn.execute(
+            outbox = await conn.execute(
                 self._prune_sql, {"age": self._config.retention.total_seconds()}
             )
-        if result.rowcount:
-            log.info("relay.pruned", rows=result.rowcount)
+            inbox = await conn.execute(
+                self._prune_inbox_sql, {"age": self._config.inbox_retention.total_seconds()}
+            )
+        if outbox.rowcount or inbox.rowcount:
+            log.info("relay.pruned", outbox_rows=outbox.rowcount, inbox_rows=inbox.rowcount)
 
     # -- broker ------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ def relay_config(settings: ServiceSettings) -> RelayConfig:
         batch_size=settings.outbox_batch_size,
         poll_interval_s=settings.outbox_poll_interval_s,
         retention=timedelta(hours=settings.outbox_retention_hours),
+        inbox_retention=timedelta(days=settings.inbox_retention_days),
     )
 
 

@@ -40,35 +40,86 @@ class ServiceSettings(BaseSettings):
     service_name: ClassVar[str] = ""
     http_port_default: ClassVar[int] = 8000
 
-    environment: Environment = "development"
-    log_level: str = "INFO"
-    log_json: bool = True
+    environment: Environment = Field(
+        default="development",
+        description="`development`, `test` or `production`; production refuses development secrets",
+    )
+    log_level: str = Field(default="INFO", description="log level of the service's loggers")
+    log_json: bool = Field(
+        default=True, description="JSON log lines (`false`: human-readable console lines)"
+    )
 
-    # An empty URL means the development URL of this service's own database role.
-    database_url: SecretStr = SecretStr("")
-    database_pool_size: int = Field(default=10, ge=1, le=100)
-    database_max_overflow: int = Field(default=10, ge=0, le=100)
+    database_url: SecretStr = Field(
+        default=SecretStr(""),
+        description="SQLAlchemy URL of the service's own role; empty = "
+        "`postgresql+asyncpg://<service>:<service>-dev-password@127.0.0.1:5432/platform`",
+    )
+    database_pool_size: int = Field(
+        default=10, ge=1, le=100, description="connections kept in the pool"
+    )
+    database_max_overflow: int = Field(
+        default=10, ge=0, le=100, description="extra connections allowed above the pool size"
+    )
 
-    amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
-    events_exchange: str = "events"
-    # Prefixes every queue this service declares; tests use it to keep their runs apart.
-    queue_prefix: str = ""
-    # Drop queues unused this long; for short-lived environments (previews, test runs).
-    queue_expires_ms: int | None = Field(default=None, ge=1_000)
-    consumer_prefetch: int = Field(default=64, ge=1, le=10_000)
-    consumer_delivery_limit: int = Field(default=5, ge=1, le=100)
-    consumer_retry_delays_ms: list[int] = Field(default=[1_000, 5_000, 30_000], min_length=1)
-    outbox_batch_size: int = Field(default=200, ge=1, le=5_000)
-    outbox_poll_interval_s: float = Field(default=1.0, gt=0)
-    outbox_retention_hours: float = Field(default=72.0, gt=0)
+    amqp_url: SecretStr = Field(
+        default=SecretStr("amqp://guest:guest@127.0.0.1:5672/"), description="RabbitMQ URL"
+    )
+    events_exchange: str = Field(
+        default="events", description="name of the topic exchange all events go through"
+    )
+    queue_prefix: str = Field(
+        default="",
+        description="prefix of every queue the service declares (tests keep runs apart with it)",
+    )
+    queue_expires_ms: int | None = Field(
+        default=None,
+        ge=1_000,
+        description="drop the service's queues after this long unused (previews, tests)",
+    )
+    consumer_prefetch: int = Field(
+        default=64, ge=1, le=10_000, description="unacknowledged deliveries per consumer"
+    )
+    consumer_delivery_limit: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="attempts before a message goes to the dead-letter queue",
+    )
+    consumer_retry_delays_ms: list[int] = Field(
+        default=[1_000, 5_000, 30_000],
+        min_length=1,
+        description="delays of the retry queues, JSON list",
+    )
+    outbox_batch_size: int = Field(
+        default=200, ge=1, le=5_000, description="outbox rows the relay publishes per batch"
+    )
+    outbox_poll_interval_s: float = Field(
+        default=1.0, gt=0, description="how often the relay looks for new outbox rows"
+    )
+    outbox_retention_hours: float = Field(
+        default=72.0, gt=0, description="published outbox rows are deleted after this long"
+    )
+    inbox_retention_days: float = Field(
+        default=30.0, gt=0, description="inbox rows (redelivery guards) are deleted after this long"
+    )
 
-    http_host: str = "127.0.0.1"
-    http_port: int = 0  # 0 = the service's port from DESIGN.md
-    worker_metrics_port: int = 0  # 0 = http_port + 1000
+    http_host: str = Field(
+        default="127.0.0.1", description="address the API (and the worker's metrics) listens on"
+    )
+    http_port: int = Field(
+        default=0, description="API port; 0 = the service's port (8001..8005)"
+    )  # 0 = the service's port from DESIGN.md
+    worker_metrics_port: int = Field(
+        default=0, description="worker's Prometheus port; 0 = API port + 1000 (9001..9005)"
+    )  # 0 = http_port + 1000
 
     # Shared by services that call each other's /internal routes.
-    internal_token: SecretStr = dev_secret("internal-dev-token")
-    identity_url: str = "http://127.0.0.1:8001"
+    internal_token: SecretStr = dev_secret(
+        "internal-dev-token", description="shared token of service-to-service `/internal` calls"
+    )
+    identity_url: str = Field(
+        default="http://127.0.0.1:8001", description="base URL of the identity service"
+    )
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> ServiceSettings:

@@ -70,7 +70,7 @@ def upgrade(alembic_ini: str, database_url: str, revision: str = "head") -> None
 
 
 def upgrade_messaging_tables() -> None:
-    """Body of every service's first revision: its outbox and inbox, in the schema being migrated."""
+    """Every service's first revision: its outbox and inbox, in the schema being migrated."""
     from lib_messaging.tables import create_messaging_tables
 
     create_messaging_tables(context.get_bind(), _migrating_schema())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 import aio_pika
 from sqlalchemy import text
@@ -106,3 +107,38 @@ async def test_stopping_worker_finishes_in_flight_messages(
         channel = await connection.channel()
         queue = await channel.declare_queue(names.main, passive=True)
         assert queue.declaration_result.message_count == 0  # all acknowledged, none requeued
+
+
+async def test_two_relays_share_a_backlog_without_publishing_twice(
+    producer_settings, producer_db, amqp_url
+) -> None:
+    await emit_probes(producer_db, producer_settings, range(2_000), per_tx=500)
+    connection = await connect_broker(amqp_url, name="two-relays")
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(
+            producer_settings.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        tap = await channel.declare_queue(exclusive=True)
+        await tap.bind(exchange, routing_key="test.probe.recorded.v1")
+        small_batches = relay_config(producer_settings)
+        relays = [
+            OutboxRelay(producer_db.engine, connection, replace(small_batches, batch_size=50))
+            for _ in range(2)
+        ]
+
+        async def drain(relay: OutboxRelay) -> int:
+            total = 0
+            while published := await relay.publish_batch():
+                total += published
+            return total
+
+        shares = await asyncio.gather(*(drain(relay) for relay in relays))
+        assert sum(shares) == 2_000 and all(shares)  # both relays did part of the work
+        assert await unpublished(producer_db, "identity") == 0
+
+        seen: list[str] = []
+        while (message := await tap.get(no_ack=True, fail=False)) is not None:
+            seen.append(str(message.message_id))
+        assert len(seen) == 2_000
+        assert len(set(seen)) == 2_000  # no event was published twice

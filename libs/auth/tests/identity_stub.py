@@ -9,11 +9,12 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-from lib_auth import API_KEY_VERIFY_PATH, INTERNAL_TOKEN_HEADER, ApiKeyCode, ApiKeyVerification
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from lib_auth import API_KEY_VERIFY_PATH, INTERNAL_TOKEN_HEADER, ApiKeyCode, ApiKeyVerification
 
 INTERNAL_TOKEN = "test-internal-token"
 JWKS_PATH = "/.well-known/jwks.json"

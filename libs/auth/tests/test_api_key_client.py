@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+
 from lib_auth import (
     ApiKeyClient,
     ApiKeyCode,
@@ -177,3 +178,12 @@ async def test_identity_unreachable_is_a_service_error() -> None:
     async with ApiKeyClient("http://127.0.0.1:9", INTERNAL_TOKEN, timeout_s=0.5) as client:
         with pytest.raises(ApiKeyServiceError):
             await client.verify(KEY)
+
+
+@pytest.mark.parametrize("junk", ["", "k" * 513])
+async def test_impossible_keys_are_refused_without_asking_identity(
+    client: ApiKeyClient, identity: IdentityStub, junk: str
+) -> None:
+    answer = await client.verify(junk)
+    assert answer.code is ApiKeyCode.NOT_FOUND
+    assert not identity.verify_hits

@@ -5,6 +5,7 @@ from typing import Annotated
 import httpx
 import pytest
 from fastapi import Depends, FastAPI
+
 from lib_auth import (
     ApiKeyClient,
     ApiKeyCode,

@@ -3,8 +3,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
-from lib_auth import internal_auth_headers, require_internal_caller
 from pydantic import SecretStr
+
+from lib_auth import internal_auth_headers, require_internal_caller
 
 TOKEN = "s3cret-internal"
 

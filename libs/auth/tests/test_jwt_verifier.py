@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
 from lib_auth import AuthError, JwksUnavailableError, JwtVerifier
 
 from .identity_stub import JWKS_PATH, IdentityStub
@@ -67,6 +68,7 @@ async def test_valid_token_maps_claims_to_principal(
     assert principal.has_role("USER")  # implied by ADMIN
     assert principal.has_role("JOCKEY")
     assert not principal.has_role("SUPER_ADMIN")
+    assert hash(principal) == hash(principal)  # usable as a dict key despite its claims
 
 
 @pytest.mark.parametrize("key_fixture", ["ec_signing_key", "ed25519_signing_key"])
@@ -215,9 +217,11 @@ async def test_no_keys_at_all_is_503(
 ) -> None:
     identity.jwks_broken = True
     async with JwtVerifier(identity_url + JWKS_PATH, issuer=ISSUER, audience=AUDIENCE) as verifier:
-        with pytest.raises(JwksUnavailableError) as caught:
-            await verifier.verify(sign(rsa_signing_key, claims()))
-    assert caught.value.status_code == 503
+        for _ in range(3):  # the retries within the interval do not reach identity
+            with pytest.raises(JwksUnavailableError) as caught:
+                await verifier.verify(sign(rsa_signing_key, claims()))
+            assert caught.value.status_code == 503
+    assert identity.jwks_hits == 1
 
 
 async def test_symmetric_and_encryption_keys_in_the_jwks_are_ignored(

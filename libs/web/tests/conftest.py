@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 from fastapi import FastAPI
+
 from lib_web import create_service_app, register_metrics_refresher, register_readiness_check
 
 from .demo_service import DemoDependencies, DemoSettings, demo_router

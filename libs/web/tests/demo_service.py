@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import ClassVar
 
 import structlog
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel
+
 from lib_messaging.context import correlation_id_var
 from lib_settings import ServiceSettings
 from lib_web import NotFoundError
-from pydantic import BaseModel
 
 
 class DemoSettings(ServiceSettings):
@@ -59,6 +60,10 @@ def demo_router() -> APIRouter:
     @router.get("/missing/{item_id}")
     async def missing(item_id: str) -> None:
         raise NotFoundError(f"item {item_id} does not exist", itemId=item_id)
+
+    @router.get("/private")
+    async def private() -> None:
+        raise HTTPException(401, "Bearer token required.", headers={"WWW-Authenticate": "Bearer"})
 
     @router.get("/boom")
     async def boom() -> None:

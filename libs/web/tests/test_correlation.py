@@ -1,5 +1,6 @@
 import httpx
 import pytest
+
 from lib_web import sane_request_id
 
 

@@ -2,6 +2,7 @@ import asyncio
 
 import httpx
 from fastapi import FastAPI
+
 from lib_web import PROBLEM_MEDIA_TYPE, register_readiness_check, run_readiness_checks
 
 from .demo_service import DemoDependencies

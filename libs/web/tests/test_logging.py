@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 import structlog
+
 from lib_messaging.context import correlation_scope
 from lib_web import configure_logging
 
@@ -22,10 +23,11 @@ def restore_logging() -> Iterator[None]:
     """Give the loggers back as they were, so later tests do not write into a dead stream."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    structlog_config = structlog.get_config()
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
-    structlog.reset_defaults()
+    structlog.configure(**structlog_config)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 import httpx
+
 from lib_web import PROBLEM_MEDIA_TYPE
 
 
@@ -21,6 +22,16 @@ async def test_wrong_method_keeps_status_and_allow_header(client: httpx.AsyncCli
     assert response.status_code == 405
     assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
     assert response.headers["allow"] == "GET"
+
+
+async def test_http_exception_keeps_status_detail_and_headers(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/private")
+    assert response.status_code == 401
+    assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
+    assert response.headers["www-authenticate"] == "Bearer"
+    body = response.json()
+    assert body["title"] == "Unauthorized"
+    assert body["detail"] == "Bearer token required."
 
 
 async def test_validation_error_is_422_with_field_locations(client: httpx.AsyncClient) -> None:

@@ -1,7 +1,8 @@
 """Authentication shared by every service: access tokens, roles, API keys, internal calls."""
 
-from .api_keys import (
+from lib_auth.api_keys import (
     API_KEY_VERIFY_PATH,
+    MAX_API_KEY_LENGTH,
     ApiKeyClient,
     ApiKeyCode,
     ApiKeyVerification,
@@ -9,7 +10,7 @@ from .api_keys import (
     RateLimitState,
     api_key_digest,
 )
-from .dependencies import (
+from lib_auth.dependencies import (
     ApiKeyPrincipal,
     CurrentPrincipal,
     OptionalPrincipal,
@@ -20,15 +21,15 @@ from .dependencies import (
     require_principal,
     require_role,
 )
-from .errors import ApiKeyServiceError, AuthError, JwksUnavailableError
-from .internal import (
+from lib_auth.errors import ApiKeyServiceError, AuthError, JwksUnavailableError
+from lib_auth.internal import (
     API_KEY_HEADER,
     INTERNAL_TOKEN_HEADER,
     internal_auth_headers,
     require_internal_caller,
 )
-from .jwt_verifier import ASYMMETRIC_ALGORITHMS, JwtVerifier
-from .principal import IMPLIED_ROLES, Principal, Role, StaffRole
+from lib_auth.jwt_verifier import ASYMMETRIC_ALGORITHMS, JwtVerifier
+from lib_auth.principal import IMPLIED_ROLES, Principal, Role, StaffRole
 
 __all__ = [
     "API_KEY_HEADER",
@@ -36,6 +37,7 @@ __all__ = [
     "ASYMMETRIC_ALGORITHMS",
     "IMPLIED_ROLES",
     "INTERNAL_TOKEN_HEADER",
+    "MAX_API_KEY_LENGTH",
     "ApiKeyClient",
     "ApiKeyCode",
     "ApiKeyPrincipal",

@@ -22,10 +22,11 @@ from cachetools import TLRUCache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from .errors import ApiKeyServiceError
-from .internal import internal_auth_headers
+from lib_auth.errors import ApiKeyServiceError
+from lib_auth.internal import internal_auth_headers
 
 API_KEY_VERIFY_PATH = "/internal/api-keys/verify"
+MAX_API_KEY_LENGTH = 512
 
 logger = structlog.stdlib.get_logger(__name__)
 
@@ -52,7 +53,7 @@ class RateLimitState(_CamelModel):
 
 
 class ApiKeyVerifyRequest(_CamelModel):
-    key: str = Field(min_length=1, max_length=512)
+    key: str = Field(min_length=1, max_length=MAX_API_KEY_LENGTH)
 
 
 class ApiKeyVerification(_CamelModel):
@@ -106,6 +107,9 @@ class ApiKeyClient:
         self._generation = 0
 
     async def verify(self, key: str) -> ApiKeyVerification:
+        if not key or len(key) > MAX_API_KEY_LENGTH:
+            # Cannot be one of ours; no need to ask identity (or to cache junk).
+            return ApiKeyVerification(valid=False, code=ApiKeyCode.NOT_FOUND)
         digest = api_key_digest(key)
         cached = self._cache_hit(digest)
         if cached is not None:

@@ -14,11 +14,11 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from .api_keys import ApiKeyClient, ApiKeyCode, ApiKeyVerification
-from .errors import BEARER_CHALLENGE, AuthError
-from .internal import API_KEY_HEADER
-from .jwt_verifier import JwtVerifier
-from .principal import Principal
+from lib_auth.api_keys import ApiKeyClient, ApiKeyCode, ApiKeyVerification
+from lib_auth.errors import BEARER_CHALLENGE, AuthError
+from lib_auth.internal import API_KEY_HEADER
+from lib_auth.jwt_verifier import JwtVerifier
+from lib_auth.principal import Principal
 
 # Declared as security schemes so they show in each service's OpenAPI document.
 bearer_scheme = HTTPBearer(auto_error=False, description="Access token issued by identity.")

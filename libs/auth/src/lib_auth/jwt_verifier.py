@@ -18,8 +18,8 @@ import httpx
 import jwt
 import structlog
 
-from .errors import AuthError, JwksUnavailableError
-from .principal import Principal
+from lib_auth.errors import AuthError, JwksUnavailableError
+from lib_auth.principal import Principal
 
 # Asymmetric only: `none` and the HMAC family (HS*) are never accepted.
 ASYMMETRIC_ALGORITHMS = frozenset(
@@ -128,6 +128,8 @@ class JwtVerifier:
                 return
             now = time.monotonic()
             if now < self._retry_after_failure_at:
+                if not self._keys:
+                    raise JwksUnavailableError()
                 return
             if self._keys and not self._expired():
                 # The keys are fresh but do not know this kid: a rotation, or a made-up kid.

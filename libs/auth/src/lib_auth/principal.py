@@ -51,7 +51,7 @@ class Principal:
     roles: frozenset[str] = frozenset()
     staff_roles: frozenset[str] = frozenset()
     scopes: frozenset[str] = frozenset()
-    claims: Mapping[str, Any] = field(default_factory=dict)
+    claims: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     @classmethod
     def from_claims(cls, claims: Mapping[str, Any]) -> Principal:

@@ -1,22 +1,22 @@
 """The web layer every service shares: app factory, probes, metrics, errors, logging."""
 
-from .access_log import AccessLogMiddleware
-from .app import Lifespan, create_service_app
-from .correlation import (
+from lib_web.access_log import AccessLogMiddleware
+from lib_web.app import Lifespan, create_service_app
+from lib_web.correlation import (
     CORRELATION_ID_HEADER,
     REQUEST_ID_HEADER,
     RequestIdMiddleware,
     sane_request_id,
 )
-from .health import ReadinessCheck, register_readiness_check, run_readiness_checks
-from .logging_setup import configure_logging
-from .metrics import (
+from lib_web.health import ReadinessCheck, register_readiness_check, run_readiness_checks
+from lib_web.logging_setup import configure_logging
+from lib_web.metrics import (
     HttpMetricsMiddleware,
     MetricsRefresher,
     http_request_duration_seconds,
     register_metrics_refresher,
 )
-from .problems import (
+from lib_web.problems import (
     PROBLEM_MEDIA_TYPE,
     BadRequestError,
     ConflictError,
@@ -28,7 +28,7 @@ from .problems import (
     install_problem_handlers,
     problem_response,
 )
-from .runner import run_service
+from lib_web.runner import run_service
 
 __all__ = [
     "CORRELATION_ID_HEADER",

@@ -6,13 +6,13 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 
 from fastapi import APIRouter, FastAPI
-from lib_settings import ServiceSettings
 
-from .access_log import AccessLogMiddleware
-from .correlation import RequestIdMiddleware
-from .health import ReadinessCheck, health_router
-from .metrics import HttpMetricsMiddleware, MetricsRefresher, metrics_router
-from .problems import UnhandledErrorMiddleware, install_problem_handlers
+from lib_settings import ServiceSettings
+from lib_web.access_log import AccessLogMiddleware
+from lib_web.correlation import RequestIdMiddleware
+from lib_web.health import ReadinessCheck, health_router
+from lib_web.metrics import HttpMetricsMiddleware, MetricsRefresher, metrics_router
+from lib_web.problems import UnhandledErrorMiddleware, install_problem_handlers
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
-from lib_messaging.context import correlation_scope, new_correlation_id
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lib_messaging.context import correlation_scope, new_correlation_id
 
 REQUEST_ID_HEADER = "X-Request-ID"
 CORRELATION_ID_HEADER = "X-Correlation-ID"

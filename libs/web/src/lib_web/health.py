@@ -14,7 +14,7 @@ import structlog
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import JSONResponse, Response
 
-from .problems import problem_response
+from lib_web.problems import problem_response
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 

@@ -9,9 +9,10 @@ import sys
 from typing import TextIO
 
 import structlog
-from lib_settings import ServiceSettings
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.types import EventDict, Processor, WrappedLogger
+
+from lib_settings import ServiceSettings
 
 # Marks the root handler we installed, so a second call replaces it instead of adding another.
 _HANDLER_NAME = "lib_web"

@@ -16,10 +16,11 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from lib_messaging.context import correlation_id_var
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lib_messaging.context import correlation_id_var
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 

@@ -7,9 +7,9 @@ from typing import TypeVar
 
 import uvicorn
 from fastapi import FastAPI
-from lib_settings import ServiceSettings
 
-from .logging_setup import configure_logging
+from lib_settings import ServiceSettings
+from lib_web.logging_setup import configure_logging
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 

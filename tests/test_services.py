@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from lib_database import Database
 from lib_runtime.worker_cli import build_worker
@@ -44,8 +45,14 @@ async def test_app_serves_probes_openapi_and_metrics(service: str, service_setti
             assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
             openapi = (await client.get("/openapi.json")).json()
             assert openapi["info"]["title"] == service
+            async with app.state.database.engine.connect() as conn:
+                backlog = (
+                    await conn.execute(
+                        text("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                    )
+                ).scalar_one()
             exposition = (await client.get("/metrics")).text
-            assert "outbox_backlog_events 0.0" in exposition
+            assert f"outbox_backlog_events {float(backlog)}" in exposition  # read from the table
             assert "http_request_duration_seconds" in exposition
 
 

@@ -53,3 +53,5 @@ async def test_request_id_flows_into_the_emitted_event(service_settings, migrate
         assert envelope["correlationId"] == "req-abc.123"
         assert envelope["source"] == "content"
         assert envelope["type"] == "test.runtime.pinged"
+        async with database.engine.begin() as conn:
+            await conn.execute(text("DELETE FROM outbox"))  # no relay runs here to drain it

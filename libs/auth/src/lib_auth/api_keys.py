@@ -14,7 +14,6 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from types import TracebackType
 
 import httpx
 import structlog
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from lib_auth.errors import ApiKeyServiceError
+from lib_auth.http_client import HttpClientHolder
 from lib_auth.internal import internal_auth_headers
 
 API_KEY_VERIFY_PATH = "/internal/api-keys/verify"
@@ -79,7 +79,7 @@ class _CachedAnswer:
     uses_left: int | None  # None: no rate limit to respect
 
 
-class ApiKeyClient:
+class ApiKeyClient(HttpClientHolder):
     def __init__(
         self,
         identity_url: str,
@@ -95,9 +95,7 @@ class ApiKeyClient:
         self.cache_ttl_s = cache_ttl_s
         self.negative_ttl_s = negative_ttl_s
         self._headers = internal_auth_headers(internal_token)
-        self._timeout_s = timeout_s
-        self._http = http
-        self._owns_http = http is None
+        super().__init__(http, timeout_s)
         self._cache: TLRUCache[str, _CachedAnswer] = TLRUCache(
             maxsize=max_cached_keys, ttu=lambda _digest, answer, now: now + answer.ttl_s
         )
@@ -185,24 +183,3 @@ class ApiKeyClient:
             ttl_s = min(ttl_s, (rate_limit.reset - datetime.now(UTC)).total_seconds())
         if ttl_s > 0:
             self._cache[digest] = _CachedAnswer(verification, ttl_s, None)
-
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self._timeout_s)
-        return self._http
-
-    async def aclose(self) -> None:
-        if self._owns_http and self._http is not None:
-            await self._http.aclose()
-            self._http = None
-
-    async def __aenter__(self) -> ApiKeyClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -19,6 +18,7 @@ import jwt
 import structlog
 
 from lib_auth.errors import AuthError, JwksUnavailableError
+from lib_auth.http_client import HttpClientHolder
 from lib_auth.principal import Principal
 
 # Asymmetric only: `none` and the HMAC family (HS*) are never accepted.
@@ -41,7 +41,7 @@ _SIGNING_KEY_TYPES = frozenset({"RSA", "EC", "OKP"})
 logger = structlog.stdlib.get_logger(__name__)
 
 
-class JwtVerifier:
+class JwtVerifier(HttpClientHolder):
     def __init__(
         self,
         jwks_url: str,
@@ -60,9 +60,7 @@ class JwtVerifier:
         self.cache_ttl_s = cache_ttl_s
         self.min_refetch_interval_s = min_refetch_interval_s
         self.leeway_s = leeway_s
-        self._timeout_s = timeout_s
-        self._http = http
-        self._owns_http = http is None
+        super().__init__(http, timeout_s)
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at: float | None = None
         self._unknown_kid_refetch_at = 0.0  # monotonic time before which no such refetch
@@ -170,24 +168,3 @@ class JwtVerifier:
         if not keys:
             raise ValueError("JWKS document has no usable signing key")
         return keys
-
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self._timeout_s)
-        return self._http
-
-    async def aclose(self) -> None:
-        if self._owns_http and self._http is not None:
-            await self._http.aclose()
-            self._http = None
-
-    async def __aenter__(self) -> JwtVerifier:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import time
 from collections.abc import Awaitable, Callable
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Histogram, generate_latest
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
+
+from lib_web.observing import ResponseObserver
 
 MetricsRefresher = Callable[[], Awaitable[None]]
 
@@ -46,31 +47,13 @@ def route_template(scope: Scope) -> str:
     return str(template) if template else UNMATCHED_ROUTE
 
 
-class HttpMetricsMiddleware:
+class HttpMetricsMiddleware(ResponseObserver):
     def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+        super().__init__(app)
         self.histogram = http_request_duration_seconds()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        status = 500
-        started = time.perf_counter()
-
-        async def status_recording_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, status_recording_send)
-        finally:
-            self.histogram.labels(scope["method"], route_template(scope), str(status)).observe(
-                time.perf_counter() - started
-            )
+    def observe(self, scope: Scope, status: int, seconds: float) -> None:
+        self.histogram.labels(scope["method"], route_template(scope), str(status)).observe(seconds)
 
 
 def metrics_refreshers(app: FastAPI) -> list[MetricsRefresher]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from lib_database import Database
+from lib_database.migrations import check
 from lib_runtime.worker_cli import build_worker
 
 SERVICES = ["identity", "billing", "market_data", "booking", "content"]
@@ -83,3 +85,10 @@ async def test_worker_starts_and_stops(service: str, service_settings) -> None:
         assert worker.connection is not None and worker.connection.is_closed
     finally:
         await database.dispose()
+
+
+def test_migrations_match_the_models(service: str, platform_database, pytestconfig) -> None:
+    """A model changed without a migration (or the reverse) fails here, not in production."""
+    ini = pytestconfig.rootpath / "services" / service / "alembic.ini"
+    with ThreadPoolExecutor(1) as pool:  # Alembic's env runs its own event loop
+        pool.submit(check, str(ini), platform_database.url_for(service)).result()

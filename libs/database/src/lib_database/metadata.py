@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 from sqlalchemy.orm import registry
-from sqlmodel import SQLModel
 
 from lib_messaging.tables import define_messaging_tables
 
@@ -18,14 +17,12 @@ NAMING_CONVENTION = {
 }
 
 
-def service_model_base(schema: str) -> type[SQLModel]:
-    """A SQLModel base whose tables live in `schema`, with the messaging tables included."""
+def service_registry(schema: str) -> registry:
+    """The mapper registry of one service: its tables live in `schema`, with the outbox and inbox.
+
+    A service declares its SQLModel base as
+    `class IdentityModel(SQLModel, registry=service_registry("identity")): ...`.
+    """
     metadata = MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
     define_messaging_tables(metadata)
-    base: type[SQLModel] = type(
-        f"{schema.title().replace('_', '')}Model",
-        (SQLModel,),
-        {"__module__": __name__},
-        registry=registry(metadata=metadata),
-    )
-    return base
+    return registry(metadata=metadata)

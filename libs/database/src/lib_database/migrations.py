@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -37,7 +37,9 @@ def run_migrations(settings_class: type[ServiceSettings], metadata: MetaData) ->
 
 
 async def _run_online(url: str, schema: str, metadata: MetaData) -> None:
-    engine = create_async_engine(url)
+    # With the service's own schema off the search path, reflection names it on every table and
+    # foreign key, as the metadata does, so autogenerate compares like with like.
+    engine = create_async_engine(url, connect_args={"server_settings": {"search_path": "public"}})
     try:
         async with engine.connect() as conn:
             await conn.run_sync(_migrate, schema, metadata)
@@ -47,16 +49,23 @@ async def _run_online(url: str, schema: str, metadata: MetaData) -> None:
 
 
 def _migrate(connection: Connection, schema: str, metadata: MetaData) -> None:
-    connection.execute(text(f'SET search_path TO "{schema}"'))
     context.configure(
         connection=connection,
         target_metadata=metadata,
         version_table_schema=schema,
-        include_schemas=False,
+        include_schemas=True,
+        include_name=lambda name, type_, parent: _ours(schema, name, type_),
         compare_type=True,
     )
     with context.begin_transaction():
         context.run_migrations()
+
+
+def _ours(schema: str, name: str | None, type_: str) -> bool:
+    """Autogenerate looks at this service's schema only, and never at Alembic's own table."""
+    if type_ == "schema":
+        return name == schema
+    return not (type_ == "table" and name == "alembic_version")
 
 
 def upgrade(alembic_ini: str, database_url: str, revision: str = "head") -> None:
@@ -87,3 +96,13 @@ def _migrating_schema() -> str:
     if not schema:
         raise RuntimeError("migrations must run through run_migrations (it sets the schema)")
     return str(schema)
+
+
+def check(alembic_ini: str, database_url: str) -> None:
+    """Programmatic `alembic check`: raises if the models differ from the migrated schema."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(alembic_ini)
+    config.attributes["database_url"] = database_url
+    command.check(config)

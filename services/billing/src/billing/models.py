@@ -1,6 +1,12 @@
 """Tables of the billing service, all in its own `billing` schema (outbox and inbox included)."""
 
-from lib_database import service_model_base
+from sqlmodel import SQLModel
 
-BillingModel = service_model_base("billing")
+from lib_database import service_registry
+
+
+class BillingModel(SQLModel, registry=service_registry("billing")):
+    """Base of every table of the billing service."""
+
+
 metadata = BillingModel.metadata

@@ -1,6 +1,12 @@
 """Tables of the booking service, all in its own `booking` schema (outbox and inbox included)."""
 
-from lib_database import service_model_base
+from sqlmodel import SQLModel
 
-BookingModel = service_model_base("booking")
+from lib_database import service_registry
+
+
+class BookingModel(SQLModel, registry=service_registry("booking")):
+    """Base of every table of the booking service."""
+
+
 metadata = BookingModel.metadata

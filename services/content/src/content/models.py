@@ -1,6 +1,12 @@
 """Tables of the content service, all in its own `content` schema (outbox and inbox included)."""
 
-from lib_database import service_model_base
+from sqlmodel import SQLModel
 
-ContentModel = service_model_base("content")
+from lib_database import service_registry
+
+
+class ContentModel(SQLModel, registry=service_registry("content")):
+    """Base of every table of the content service."""
+
+
 metadata = ContentModel.metadata

@@ -6,6 +6,7 @@ Create Date: ${create_date}
 """
 
 import sqlalchemy as sa
+import sqlmodel.sql.sqltypes  # noqa: F401  (autogenerate names its column types)
 from alembic import op
 ${imports if imports else ""}
 

@@ -91,6 +91,8 @@ async def consumer_db(consumer_settings: BillingSettings) -> AsyncIterator[Datab
             )
         )
     yield db
+    async with db.engine.begin() as conn:  # leave the schema as its migrations made it
+        await conn.execute(text(f"DROP TABLE IF EXISTS {PROBE_TABLE}"))
     await db.dispose()
 
 

@@ -35,6 +35,8 @@ async def database(service_settings, migrate_service) -> AsyncIterator[Database]
         await conn.execute(text("DELETE FROM uow_probe"))
         await conn.execute(text("DELETE FROM outbox"))
     yield db
+    async with db.engine.begin() as conn:  # leave the schema as its migrations made it
+        await conn.execute(text("DROP TABLE uow_probe"))
     await db.dispose()
 
 
@@ -96,3 +98,31 @@ async def test_session_outside_the_block_is_an_error(database: Database) -> None
     uow = UnitOfWork(database, source="identity")
     with pytest.raises(RuntimeError, match="outside"):
         _ = uow.session
+
+
+async def test_connection_and_session_share_one_transaction(database: Database) -> None:
+    async with UnitOfWork(database, source="identity") as uow:
+        await uow.connection.execute(text("INSERT INTO uow_probe VALUES ('core')"))
+        await uow.session.execute(text("INSERT INTO uow_probe VALUES ('orm')"))
+        uow.emit(LedgerNoted(note="both"), subject="both")
+        # neither is visible outside before the commit
+        async with database.engine.connect() as other:
+            assert (await other.execute(text("SELECT count(*) FROM uow_probe"))).scalar_one() == 0
+        await uow.commit()
+    async with database.engine.connect() as conn:
+        notes = (await conn.execute(text("SELECT note FROM uow_probe ORDER BY note"))).scalars()
+        assert list(notes) == ["core", "orm"]
+    assert len(await outbox_rows(database)) == 1
+
+
+async def test_work_after_a_commit_runs_in_a_new_transaction(database: Database) -> None:
+    async with UnitOfWork(database, source="identity") as uow:
+        await uow.session.execute(text("INSERT INTO uow_probe VALUES ('first')"))
+        await uow.commit()
+        await uow.session.execute(text("INSERT INTO uow_probe VALUES ('second')"))
+        uow.emit(LedgerNoted(note="second"), subject="second")
+        # leaving without a second commit drops the second part only
+    async with database.engine.connect() as conn:
+        notes = (await conn.execute(text("SELECT note FROM uow_probe"))).scalars()
+        assert list(notes) == ["first"]
+    assert await outbox_rows(database) == []

@@ -1,16 +1,22 @@
 """The unit of work: one transaction, and the events it emits written to the outbox in it.
 
-Use cases do their work through `uow.session`, announce what happened with `uow.emit(...)`, and
-call `await uow.commit()`. The events reach the outbox in the same transaction as the state
-change, or not at all; nothing is published from here (the relay does that).
+Use cases do their work through `uow.session` (SQLModel/ORM) or `uow.connection` (Core, for hot
+paths), announce what happened with `uow.emit(...)`, and call `await uow.commit()`. The events
+reach the outbox in the same transaction as the state change, or not at all; nothing is
+published from here (the relay does that).
+
+The transaction lives on a plain connection; the ORM session is created on first use and joins
+it. A consumer whose handler needs no ORM therefore pays for no session at all.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, Self
 
+from sqlalchemy import Insert, bindparam
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, AsyncTransaction
 
 from lib_database.engine import Database
 from lib_messaging.context import causation_id_var, current_correlation_id
@@ -18,32 +24,68 @@ from lib_messaging.envelope import Envelope, EventPayload
 from lib_messaging.tables import messaging_tables
 
 
+@cache
+def _inbox_claim(schema: str) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING, built once per schema (it is per event)."""
+    inbox = messaging_tables(schema).inbox
+    return (
+        insert(inbox)
+        .values(
+            consumer=bindparam("consumer"),
+            event_id=bindparam("event_id"),
+            event_type=bindparam("event_type"),
+        )
+        .on_conflict_do_nothing()
+        .returning(inbox.c.event_id)
+    )
+
+
 class UnitOfWork:
     def __init__(self, database: Database, *, source: str, schema: str | None = None) -> None:
         self._database = database
         self.source = source
-        self._tables = messaging_tables(schema or source)
+        self._schema = schema or source
+        self._outbox = messaging_tables(self._schema).outbox.insert()
         self._pending: list[Envelope] = []
+        self._connection: AsyncConnection | None = None
+        self._transaction: AsyncTransaction | None = None
         self._session: AsyncSession | None = None
 
     @property
-    def session(self) -> AsyncSession:
-        if self._session is None:
+    def connection(self) -> AsyncConnection:
+        """The transaction's connection, for Core statements on hot paths."""
+        if self._connection is None:
             raise RuntimeError("the unit of work is used outside `async with`")
+        return self._connection
+
+    @property
+    def session(self) -> AsyncSession:
+        """An ORM session in the same transaction, created on first use."""
+        if self._session is None:
+            # Joins the open transaction; only the unit of work commits it.
+            self._session = AsyncSession(bind=self.connection, expire_on_commit=False)
         return self._session
 
     async def __aenter__(self) -> Self:
-        self._session = self._database.session()
         self._pending = []
+        self._connection = await self._database.engine.connect()
+        self._transaction = await self._connection.begin()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         # Whatever was not committed is rolled back, events included.
         session, self._session = self._session, None
+        connection, self._connection = self._connection, None
+        transaction, self._transaction = self._transaction, None
         self._pending = []
-        if session is not None:
-            await session.rollback()
-            await session.close()
+        try:
+            if session is not None:
+                await session.close()
+            if transaction is not None and transaction.is_active:
+                await transaction.rollback()
+        finally:
+            if connection is not None:
+                await connection.close()
 
     def emit(self, payload: EventPayload, *, subject: str) -> Envelope:
         """Record an event of this transaction; it is written to the outbox on commit."""
@@ -58,9 +100,13 @@ class UnitOfWork:
         return envelope
 
     async def commit(self) -> None:
+        if self._transaction is None:
+            raise RuntimeError("the unit of work is used outside `async with`")
+        if self._session is not None:
+            await self._session.flush()
         if self._pending:
-            await self.session.execute(
-                self._tables.outbox.insert(),
+            await self.connection.execute(
+                self._outbox,
                 [
                     {
                         "id": e.id,
@@ -73,20 +119,24 @@ class UnitOfWork:
                     for e in self._pending
                 ],
             )
-        await self.session.commit()
+        await self._transaction.commit()
         self._pending = []
+        # Later work in the same block gets a transaction of its own.
+        self._transaction = await self.connection.begin()
 
     async def rollback(self) -> None:
         self._pending = []
-        await self.session.rollback()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self._transaction is not None and self._transaction.is_active:
+            await self._transaction.rollback()
+        self._transaction = await self.connection.begin()
 
     async def record_inbox(self, consumer: str, event_id: Any, event_type: str) -> bool:
         """Claim (consumer, event) in this transaction; False if it was handled before."""
-        inbox = self._tables.inbox
-        result = await self.session.execute(
-            insert(inbox)
-            .values(consumer=consumer, event_id=event_id, event_type=event_type)
-            .on_conflict_do_nothing()
-            .returning(inbox.c.event_id)
+        result = await self.connection.execute(
+            _inbox_claim(self._schema),
+            {"consumer": consumer, "event_id": event_id, "event_type": event_type},
         )
         return result.first() is not None

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import aio_pika
 
+from lib_messaging.broker import connect_broker
 from lib_messaging.consumer import ATTEMPT_HEADER, LAST_ERROR_HEADER
+from lib_messaging.relay import OutboxRelay
 from lib_messaging.replay import dead_letter_depth, replay_dead_letters
+from lib_messaging.worker import relay_config
 
 from .conftest import (
     emit_probes,
@@ -91,3 +94,42 @@ async def test_undecodable_message_goes_straight_to_the_dead_letter_queue(
         dead = await (await channel.get_queue(names.dead_letter)).get(no_ack=True)
         assert dead.body == b"not an envelope"
         assert "undecodable" in str((dead.headers or {})[LAST_ERROR_HEADER])
+
+
+async def test_one_failing_event_does_not_hold_back_its_batch(
+    producer_settings, consumer_settings, producer_db, consumer_db, workers
+) -> None:
+    calls = {"good": 0}
+
+    async def handle(payload, envelope, uow) -> None:
+        if payload.fail:
+            raise RuntimeError("this one is broken")
+        calls["good"] += 1
+        await record_probe("billing.batch", payload, envelope, uow)
+
+    subscription = probe_subscription("batch", handle)
+    # Declare the queues, then let ten events pile up in them while nobody consumes.
+    first = await start_worker(workers, consumer_settings, consumer_db, subscription)
+    await first.stop()
+    workers.remove(first)
+    await emit_probes(producer_db, producer_settings, range(4))
+    await emit_probes(producer_db, producer_settings, [4], fail=True)
+    await emit_probes(producer_db, producer_settings, range(5, 10))
+    connection = await connect_broker(amqp_url_of(producer_settings), name="relay")
+    async with connection:
+        relay = OutboxRelay(producer_db.engine, connection, relay_config(producer_settings))
+        assert await relay.publish_batch() == 10
+
+    await start_worker(workers, consumer_settings, consumer_db, subscription)
+
+    async def good_ones_applied() -> bool:
+        return (await probe_counts(consumer_db, "billing.batch"))[0] == 9
+
+    await wait_until(good_ones_applied, within_s=30, what="the nine good events")
+    assert await probe_counts(consumer_db, "billing.batch") == (9, 1)
+    # They arrived together: the batch ran (and rolled back) before each event ran alone.
+    assert calls["good"] > 9
+
+
+def amqp_url_of(settings) -> str:
+    return str(settings.amqp_url.get_secret_value())

@@ -103,8 +103,26 @@ class PoisonMessageError(Exception):
     """A message that no retry can fix (not an envelope, or an unknown event type)."""
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """A decoded message, ready to apply."""
+
+    message: AbstractIncomingMessage
+    envelope: Envelope
+    payload: Any
+    handler: Handler
+
+    @property
+    def attempt(self) -> int:
+        return header_count(self.message.headers, ATTEMPT_HEADER)
+
+
 @dataclass
 class Consumer:
+    """Applies deliveries in batches: up to `batch_size` events in one transaction, one inbox row
+    each. If any handler of a batch fails, the batch is rolled back and each event applied on its
+    own, so only the failing one is retried. `concurrency` batches run at once."""
+
     connection: AbstractRobustConnection
     exchange_name: str
     consumer_name: str  # the inbox key: "<service>.<group>"
@@ -112,12 +130,17 @@ class Consumer:
     subscription: Subscription
     uow_factory: Callable[[], InboxUnitOfWork]
     prefetch: int = 64
+    batch_size: int = 16
+    concurrency: int = 4
     events: EventRegistry = default_registry
     _channel: AbstractChannel | None = field(default=None, init=False)
     _publish_channel: AbstractChannel | None = field(default=None, init=False)
     _queue: AbstractQueue | None = field(default=None, init=False)
     _tag: str | None = field(default=None, init=False)
-    _in_flight: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _received: asyncio.Queue[AbstractIncomingMessage | None] = field(
+        default_factory=asyncio.Queue, init=False
+    )
+    _appliers: list[asyncio.Task[None]] = field(default_factory=list, init=False)
 
     async def start(self) -> None:
         """Declare the topology (idempotently) and start consuming."""
@@ -128,16 +151,22 @@ class Consumer:
         self._publish_channel = await self.connection.channel(
             publisher_confirms=True, on_return_raises=True
         )
+        self._appliers = [
+            asyncio.create_task(self._apply_received(), name=f"applier-{n}")
+            for n in range(self.concurrency)
+        ]
         self._tag = await self._queue.consume(self._on_message)
         log.info("consumer.started", queue=self.topology.names.main)
 
     async def stop(self) -> None:
-        """Stop taking messages, let those in flight finish, then close the channels."""
+        """Stop taking messages, apply those already received, then close the channels."""
         if self._queue is not None and self._tag is not None:
             with contextlib.suppress(Exception):
                 await self._queue.cancel(self._tag)
-        if self._in_flight:
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        for _ in self._appliers:
+            self._received.put_nowait(None)  # after everything received so far
+        await asyncio.gather(*self._appliers, return_exceptions=True)
+        self._appliers = []
         for channel in (self._channel, self._publish_channel):
             if channel is not None and not channel.is_closed:
                 with contextlib.suppress(Exception):
@@ -145,46 +174,74 @@ class Consumer:
         log.info("consumer.stopped", queue=self.topology.names.main)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        # Handled in its own task so up to `prefetch` events are applied at once.
-        task = asyncio.create_task(self._process(message))
-        self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
+        self._received.put_nowait(message)
 
-    async def _process(self, message: AbstractIncomingMessage) -> None:
+    async def _apply_received(self) -> None:
+        """One applier: takes what has arrived (up to a batch), applies it, until stopped."""
+        while True:
+            first = await self._received.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.batch_size and not self._received.empty():
+                message = self._received.get_nowait()
+                if message is None:  # a stop: finish this batch, then leave
+                    self._received.put_nowait(None)
+                    break
+                batch.append(message)
+            try:
+                await self._process(batch)
+            except Exception as exc:  # never lose the applier; the broker redelivers
+                log.exception("consumer.batch_crashed", error=repr(exc))
+
+    async def _process(self, messages: list[AbstractIncomingMessage]) -> None:
+        deliveries: list[Delivery] = []
+        for message in messages:
+            try:
+                deliveries.append(self._decode(message))
+            except PoisonMessageError as exc:
+                await self._dead_letter(message, header_count(message.headers, ATTEMPT_HEADER), exc)
+        if not deliveries:
+            return
         queue = self.topology.names.main
-        attempt = header_count(message.headers, ATTEMPT_HEADER)
         with metrics.HANDLE_SECONDS.labels(queue=queue).time():
             try:
-                envelope, payload, handler = self._decode(message)
-                with correlation_scope(envelope.correlation_id, str(envelope.id)):
-                    applied = await self._apply(envelope, payload, handler)
-            except PoisonMessageError as exc:
-                await self._dead_letter(message, attempt, exc)
-                return
+                applied = await self._apply(deliveries)
             except Exception as exc:
-                await self._on_failure(message, attempt, exc)
+                if len(deliveries) == 1:
+                    await self._on_failure(deliveries[0].message, deliveries[0].attempt, exc)
+                    return
+                # Find the culprit: each event again, in a transaction of its own.
+                for delivery in deliveries:
+                    await self._process([delivery.message])
                 return
-        metrics.EVENTS_HANDLED.labels(
-            queue=queue, outcome="applied" if applied else "duplicate"
-        ).inc()
-        await self._settle(message.ack())
+        for delivery, was_applied in zip(deliveries, applied, strict=True):
+            metrics.EVENTS_HANDLED.labels(
+                queue=queue, outcome="applied" if was_applied else "duplicate"
+            ).inc()
+            await self._settle(delivery.message.ack())
 
-    def _decode(self, message: AbstractIncomingMessage) -> tuple[Envelope, Any, Handler]:
+    def _decode(self, message: AbstractIncomingMessage) -> Delivery:
         try:
             envelope = Envelope.model_validate_json(message.body)
             handler = self.subscription.handlers[(envelope.type, envelope.version)]
             payload = envelope.payload(self.events)
         except (ValidationError, UnknownEventError, KeyError, ValueError) as exc:
             raise PoisonMessageError(f"undecodable event: {exc!r}") from exc
-        return envelope, payload, handler
+        return Delivery(message, envelope, payload, handler)
 
-    async def _apply(self, envelope: Envelope, payload: Any, handler: Handler) -> bool:
+    async def _apply(self, deliveries: list[Delivery]) -> list[bool]:
+        """Apply a batch in one transaction; per event, whether it was new (not a duplicate)."""
+        applied = []
         async with self.uow_factory() as uow:
-            if not await uow.record_inbox(self.consumer_name, envelope.id, envelope.type):
-                return False
-            await handler(payload, envelope, uow)
+            for d in deliveries:
+                new = await uow.record_inbox(self.consumer_name, d.envelope.id, d.envelope.type)
+                if new:
+                    with correlation_scope(d.envelope.correlation_id, str(d.envelope.id)):
+                        await d.handler(d.payload, d.envelope, uow)
+                applied.append(new)
             await uow.commit()
-        return True
+        return applied
 
     async def _on_failure(
         self, message: AbstractIncomingMessage, attempt: int, exc: Exception

@@ -38,6 +38,7 @@ class RelayConfig:
     schema: str
     exchange: str
     batch_size: int = 200
+    lanes: int = 2
     poll_interval_s: float = 1.0
     retention: timedelta = timedelta(hours=72)
     # Inbox rows guard against redeliveries, which come within minutes; keep them far longer.
@@ -89,7 +90,8 @@ class OutboxRelay:
         self._connection = connection
         self._config = config
         self._listen_dsn = listen_dsn
-        self._wake = asyncio.Event()
+        self._wakes: list[asyncio.Event] = []
+        self._channel_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
@@ -119,37 +121,47 @@ class OutboxRelay:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Publish until `stop()`; the batch in flight is finished before returning."""
-        log.info("relay.started", schema=self._config.schema)
+        """Publish until `stop()`; the batches in flight are finished before returning."""
+        log.info("relay.started", schema=self._config.schema, lanes=self._config.lanes)
         try:
-            while not self._stopping.is_set():
-                await self._ensure_listener()
-                try:
-                    published = await self.publish_batch()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # broker or database away: wait and try again
-                    log.warning("relay.round_failed", error=repr(exc))
-                    await self._reset_channel()
-                    await self._sleep(self._config.poll_interval_s)
-                    continue
-                await self._maybe_prune()
-                if published < self._config.batch_size:
-                    await self._sleep(self._config.poll_interval_s)
+            await asyncio.gather(*(self._lane(n) for n in range(self._config.lanes)))
         finally:
             await self._close_listener()
             await self._reset_channel()
             log.info("relay.stopped", schema=self._config.schema)
 
+    async def _lane(self, number: int) -> None:
+        """One claim-publish-settle loop. Lanes overlap one batch's confirms with the next
+        batch's claim; SKIP LOCKED keeps their batches apart."""
+        wake = asyncio.Event()
+        self._wakes.append(wake)
+        leader = number == 0  # the housekeeping (LISTEN, pruning) is done by one lane
+        while not self._stopping.is_set():
+            if leader:
+                await self._ensure_listener()
+            try:
+                published = await self.publish_batch()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker or database away: wait and try again
+                log.warning("relay.round_failed", lane=number, error=repr(exc))
+                await self._reset_channel()
+                await self._sleep(wake, self._config.poll_interval_s)
+                continue
+            if leader:
+                await self._maybe_prune()
+            if published < self._config.batch_size:
+                await self._sleep(wake, self._config.poll_interval_s)
+
     def stop(self) -> None:
         self._stopping.set()
-        self._wake.set()
+        self._notified()
 
-    async def _sleep(self, seconds: float) -> None:
+    async def _sleep(self, wake: asyncio.Event, seconds: float) -> None:
         """Until woken by a NOTIFY, stopped, or the polling interval passes."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
-        self._wake.clear()
+            await asyncio.wait_for(wake.wait(), timeout=seconds)
+        wake.clear()
 
     # -- one round ---------------------------------------------------------------------------
 
@@ -234,14 +246,15 @@ class OutboxRelay:
     # -- broker ------------------------------------------------------------------------------
 
     async def _ensure_exchange(self) -> AbstractExchange:
-        if self._channel is None or self._channel.is_closed or self._exchange is None:
-            await self._reset_channel()
-            # Confirms on; a returned (unroutable) message fails its publish.
-            self._channel = await self._connection.channel(
-                publisher_confirms=True, on_return_raises=True
-            )
-            self._exchange = await declare_exchange(self._channel, self._config.exchange)
-        return self._exchange
+        async with self._channel_lock:  # lanes share one channel; open it once
+            if self._channel is None or self._channel.is_closed or self._exchange is None:
+                await self._reset_channel()
+                # Confirms on; a returned (unroutable) message fails its publish.
+                self._channel = await self._connection.channel(
+                    publisher_confirms=True, on_return_raises=True
+                )
+                self._exchange = await declare_exchange(self._channel, self._config.exchange)
+            return self._exchange
 
     async def _reset_channel(self) -> None:
         channel, self._channel, self._exchange = self._channel, None, None
@@ -265,7 +278,8 @@ class OutboxRelay:
             await self._close_listener()
 
     def _notified(self, *_: object) -> None:
-        self._wake.set()
+        for wake in self._wakes:
+            wake.set()
 
     async def _close_listener(self) -> None:
         listener, self._listener = self._listener, None

@@ -26,6 +26,7 @@ def relay_config(settings: ServiceSettings) -> RelayConfig:
         schema=settings.db_schema,
         exchange=settings.events_exchange,
         batch_size=settings.outbox_batch_size,
+        lanes=settings.outbox_relay_lanes,
         poll_interval_s=settings.outbox_poll_interval_s,
         retention=timedelta(hours=settings.outbox_retention_hours),
         inbox_retention=timedelta(days=settings.inbox_retention_days),
@@ -84,6 +85,8 @@ class EventWorker:
                 subscription=subscription,
                 uow_factory=self.uow_factory,
                 prefetch=s.consumer_prefetch,
+                batch_size=s.consumer_batch_size,
+                concurrency=s.consumer_concurrency,
             )
             await consumer.start()
             self.consumers.append(consumer)

@@ -79,6 +79,12 @@ class ServiceSettings(BaseSettings):
     consumer_prefetch: int = Field(
         default=64, ge=1, le=10_000, description="unacknowledged deliveries per consumer"
     )
+    consumer_batch_size: int = Field(
+        default=16, ge=1, le=1_000, description="events a consumer applies in one transaction"
+    )
+    consumer_concurrency: int = Field(
+        default=4, ge=1, le=64, description="batches a consumer applies at once"
+    )
     consumer_delivery_limit: int = Field(
         default=5,
         ge=1,
@@ -92,6 +98,9 @@ class ServiceSettings(BaseSettings):
     )
     outbox_batch_size: int = Field(
         default=200, ge=1, le=5_000, description="outbox rows the relay publishes per batch"
+    )
+    outbox_relay_lanes: int = Field(
+        default=2, ge=1, le=16, description="batches the relay has in flight at once"
     )
     outbox_poll_interval_s: float = Field(
         default=1.0, gt=0, description="how often the relay looks for new outbox rows"

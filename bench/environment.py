@@ -204,13 +204,14 @@ class TallyingUnitOfWork(UnitOfWork):
     def __init__(self, database: Database, tally: ProbeTally, *, source: str) -> None:
         super().__init__(database, source=source)
         self.tally = tally
-        self.probe_sent_at: float | None = None
+        # The consumer applies a batch of events per transaction: each is tallied on commit.
+        self.probes_sent_at: list[float] = []
 
     async def commit(self) -> None:
         await super().commit()
-        if self.probe_sent_at is not None:
-            self.tally.record(self.probe_sent_at)
-            self.probe_sent_at = None
+        for sent_at in self.probes_sent_at:
+            self.tally.record(sent_at)
+        self.probes_sent_at = []
 
 
 def probe_subscription(tally: ProbeTally) -> Subscription:
@@ -218,7 +219,7 @@ def probe_subscription(tally: ProbeTally) -> Subscription:
 
     async def handle(payload: BenchProbe, envelope: Envelope, uow: TallyingUnitOfWork) -> None:
         await insert_probe_row(uow, envelope, payload.seq)
-        uow.probe_sent_at = payload.sent_at
+        uow.probes_sent_at.append(payload.sent_at)
 
     return Subscription.of(CONSUMER_GROUP, {BenchProbe: handle})
 

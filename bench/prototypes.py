@@ -50,7 +50,7 @@ class CoreInboxUnitOfWork:
     def __init__(self, engine: AsyncEngine, tally: ProbeTally) -> None:
         self._engine = engine
         self.tally = tally
-        self.probe_sent_at: float | None = None
+        self.probes_sent_at: list[float] = []
         self._connection: AsyncConnection | None = None
 
     @property
@@ -77,8 +77,9 @@ class CoreInboxUnitOfWork:
 
     async def commit(self) -> None:
         await self.session.commit()
-        if self.probe_sent_at is not None:
-            self.tally.record(self.probe_sent_at)
+        for sent_at in self.probes_sent_at:
+            self.tally.record(sent_at)
+        self.probes_sent_at = []
 
 
 class AsyncpgInboxUnitOfWork:
@@ -89,7 +90,7 @@ class AsyncpgInboxUnitOfWork:
     def __init__(self, pool: asyncpg.Pool, tally: ProbeTally) -> None:
         self._pool = pool
         self.tally = tally
-        self.probe_sent_at: float | None = None
+        self.probes_sent_at: list[float] = []
         self.connection: Any = None
         self._transaction: Any = None
 
@@ -114,14 +115,15 @@ class AsyncpgInboxUnitOfWork:
     async def commit(self) -> None:
         await self._transaction.commit()
         self._transaction = None
-        if self.probe_sent_at is not None:
-            self.tally.record(self.probe_sent_at)
+        for sent_at in self.probes_sent_at:
+            self.tally.record(sent_at)
+        self.probes_sent_at = []
 
 
 def asyncpg_probe_subscription() -> Subscription:
     async def handle(payload: BenchProbe, envelope: Envelope, uow: AsyncpgInboxUnitOfWork) -> None:
         await uow.connection.execute(PROBE_INSERT, envelope.id, payload.seq)
-        uow.probe_sent_at = payload.sent_at
+        uow.probes_sent_at.append(payload.sent_at)
 
     return Subscription.of(CONSUMER_GROUP, {BenchProbe: handle})
 

@@ -1,4 +1,4 @@
-"""The identity tables: users, accounts, sessions, tokens, API keys and usage, trials, referrals, audit.
+"""Identity tables: users, accounts, sessions, tokens, API keys, usage, trials, referrals, audit.
 
 Revision ID: 0002
 Revises: 0001

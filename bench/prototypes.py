@@ -68,12 +68,16 @@ class CoreInboxUnitOfWork:
         if connection is not None:
             await connection.close()  # rolls back whatever was not committed
 
-    async def record_inbox(self, consumer: str, event_id: Any, event_type: str) -> bool:
-        result = await self.session.execute(
-            self.inbox_insert,
-            {"consumer": consumer, "event_id": event_id, "event_type": event_type},
-        )
-        return result.first() is not None
+    async def claim_inbox(self, consumer: str, events: list[tuple[Any, str]]) -> set[Any]:
+        unseen = set()
+        for event_id, event_type in events:
+            result = await self.session.execute(
+                self.inbox_insert,
+                {"consumer": consumer, "event_id": event_id, "event_type": event_type},
+            )
+            if result.first() is not None:
+                unseen.add(event_id)
+        return unseen
 
     async def commit(self) -> None:
         await self.session.commit()
@@ -108,9 +112,12 @@ class AsyncpgInboxUnitOfWork:
         finally:
             await self._pool.release(connection)
 
-    async def record_inbox(self, consumer: str, event_id: Any, event_type: str) -> bool:
-        inserted = await self.connection.fetchval(self.inbox_insert, consumer, event_id, event_type)
-        return inserted is not None
+    async def claim_inbox(self, consumer: str, events: list[tuple[Any, str]]) -> set[Any]:
+        unseen = set()
+        for event_id, event_type in events:
+            if await self.connection.fetchval(self.inbox_insert, consumer, event_id, event_type):
+                unseen.add(event_id)
+        return unseen
 
     async def commit(self) -> None:
         await self._transaction.commit()

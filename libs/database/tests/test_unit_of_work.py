@@ -84,14 +84,19 @@ async def test_a_failing_statement_loses_the_events_too(database: Database) -> N
 
 
 async def test_inbox_claims_each_event_once_per_consumer(database: Database) -> None:
-    event_id = uuid.uuid4()
+    first, second = uuid.uuid4(), uuid.uuid4()
+    noted = "test.ledger.noted"
     async with UnitOfWork(database, source="identity") as uow:
-        assert await uow.record_inbox("identity.main", event_id, "test.ledger.noted")
-        assert not await uow.record_inbox("identity.main", event_id, "test.ledger.noted")
-        assert await uow.record_inbox("identity.other", event_id, "test.ledger.noted")
+        assert await uow.claim_inbox("identity.main", [(first, noted)]) == {first}
+        # a batch with one old and one new event, the new one twice
+        claimed = await uow.claim_inbox(
+            "identity.main", [(first, noted), (second, noted), (second, noted)]
+        )
+        assert claimed == {second}
+        assert await uow.claim_inbox("identity.other", [(first, noted)]) == {first}
         await uow.commit()
     async with UnitOfWork(database, source="identity") as uow:
-        assert not await uow.record_inbox("identity.main", event_id, "test.ledger.noted")
+        assert await uow.claim_inbox("identity.main", [(first, noted), (second, noted)]) == set()
 
 
 async def test_session_outside_the_block_is_an_error(database: Database) -> None:

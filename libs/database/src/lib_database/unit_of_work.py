@@ -11,11 +11,12 @@ it. A consumer whose handler needs no ORM therefore pays for no session at all.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from functools import cache
-from typing import Any, Self
+from typing import Self
 
-from sqlalchemy import Insert, bindparam
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, AsyncTransaction
 
 from lib_database.engine import Database
@@ -25,18 +26,13 @@ from lib_messaging.tables import messaging_tables
 
 
 @cache
-def _inbox_claim(schema: str) -> Insert:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING, built once per schema (it is per event)."""
-    inbox = messaging_tables(schema).inbox
-    return (
-        insert(inbox)
-        .values(
-            consumer=bindparam("consumer"),
-            event_id=bindparam("event_id"),
-            event_type=bindparam("event_type"),
-        )
-        .on_conflict_do_nothing()
-        .returning(inbox.c.event_id)
+def _inbox_claim(schema: str) -> TextClause:
+    """One statement claims a whole batch of events; built once per schema."""
+    return text(
+        f'INSERT INTO "{schema}".inbox (consumer, event_id, event_type) '
+        "SELECT :consumer, e.id, e.type "
+        "FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[])) AS e(id, type) "
+        "ON CONFLICT DO NOTHING RETURNING event_id"
     )
 
 
@@ -133,10 +129,17 @@ class UnitOfWork:
             await self._transaction.rollback()
         self._transaction = await self.connection.begin()
 
-    async def record_inbox(self, consumer: str, event_id: Any, event_type: str) -> bool:
-        """Claim (consumer, event) in this transaction; False if it was handled before."""
+    async def claim_inbox(
+        self, consumer: str, events: Sequence[tuple[uuid.UUID, str]]
+    ) -> set[uuid.UUID]:
+        """Claim (consumer, event) for each (event id, type) in this transaction, in one round
+        trip; returns the ids not handled before (a repeated id is returned once)."""
         result = await self.connection.execute(
             _inbox_claim(self._schema),
-            {"consumer": consumer, "event_id": event_id, "event_type": event_type},
+            {
+                "consumer": consumer,
+                "ids": [event_id for event_id, _ in events],
+                "types": [event_type for _, event_type in events],
+            },
         )
-        return result.first() is not None
+        return {row[0] for row in result}

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, Self
@@ -50,8 +51,10 @@ class InboxUnitOfWork(Protocol):
 
     async def __aexit__(self, *exc: object) -> None: ...
 
-    async def record_inbox(self, consumer: str, event_id: Any, event_type: str) -> bool:
-        """Insert the inbox row; False if this consumer has already handled the event."""
+    async def claim_inbox(
+        self, consumer: str, events: Sequence[tuple[uuid.UUID, str]]
+    ) -> set[uuid.UUID]:
+        """Insert the inbox rows; returns the event ids this consumer had not handled before."""
         ...
 
     async def commit(self) -> None: ...
@@ -234,8 +237,12 @@ class Consumer:
         """Apply a batch in one transaction; per event, whether it was new (not a duplicate)."""
         applied = []
         async with self.uow_factory() as uow:
+            unseen = await uow.claim_inbox(
+                self.consumer_name, [(d.envelope.id, d.envelope.type) for d in deliveries]
+            )
             for d in deliveries:
-                new = await uow.record_inbox(self.consumer_name, d.envelope.id, d.envelope.type)
+                new = d.envelope.id in unseen
+                unseen.discard(d.envelope.id)  # a second copy in the same batch is a duplicate
                 if new:
                     with correlation_scope(d.envelope.correlation_id, str(d.envelope.id)):
                         await d.handler(d.payload, d.envelope, uow)

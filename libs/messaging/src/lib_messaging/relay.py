@@ -173,10 +173,12 @@ class OutboxRelay:
             if not rows:
                 return 0
             claimed = [ClaimedEvent(*row) for row in rows]
-            outcomes = await asyncio.gather(
-                *(self._publish_one(exchange, event) for event in claimed),
-                return_exceptions=True,
-            )
+            # One deadline for the batch: a broker that stops confirming fails it as a whole.
+            async with asyncio.timeout(self._config.publish_timeout_s):
+                outcomes = await asyncio.gather(
+                    *(self._publish_one(exchange, event) for event in claimed),
+                    return_exceptions=True,
+                )
             refused = [
                 (event, outcome)
                 for event, outcome in zip(claimed, outcomes, strict=True)
@@ -196,7 +198,6 @@ class OutboxRelay:
                 to_amqp_message(event.envelope),
                 routing_key=event.routing_key,
                 mandatory=True,
-                timeout=self._config.publish_timeout_s,
             )
         except DeliveryError as exc:
             returned = exc.message is not None

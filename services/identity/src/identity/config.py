@@ -1,10 +1,23 @@
 """Settings of the identity service: every variable is read with the `IDENTITY_` prefix."""
 
+from __future__ import annotations
+
+import json
 from typing import ClassVar
 
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from lib_settings import ServiceSettings
+from lib_settings import DevelopmentSecretError, ServiceSettings, dev_secret
+
+DEV_SIGNING_KID = "dev-ed25519-1"
+# A development-only Ed25519 key, published here on purpose: production refuses to start with it.
+DEV_SIGNING_KEY_PEM = (
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MC4CAQAwBQYDK2VwBCIEILk386edrV3ikHNifJKIG7HHhuLkmH1uIjDtwmjJFCDU\n"
+    "-----END PRIVATE KEY-----\n"
+)
+DEV_SIGNING_KEYS = json.dumps({DEV_SIGNING_KID: DEV_SIGNING_KEY_PEM})
 
 
 class IdentitySettings(ServiceSettings):
@@ -12,3 +25,54 @@ class IdentitySettings(ServiceSettings):
 
     service_name: ClassVar[str] = "identity"
     http_port_default: ClassVar[int] = 8001
+
+    jwt_signing_keys: SecretStr = dev_secret(
+        DEV_SIGNING_KEYS,
+        description="JSON object key id -> PEM private key (Ed25519, EC P-256 or RSA); every "
+        "key's public half is published in the JWKS, so tokens of a retired key keep verifying",
+    )
+    jwt_active_kid: str = Field(
+        default=DEV_SIGNING_KID,
+        min_length=1,
+        description="key id (of `JWT_SIGNING_KEYS`) that signs new access tokens",
+    )
+    jwt_issuer: str = Field(default="identity", description="`iss` claim of access tokens")
+    jwt_audience: str = Field(default="platform", description="`aud` claim of access tokens")
+    access_token_ttl_s: int = Field(
+        default=900, ge=30, le=86_400, description="lifetime of an access token, in seconds"
+    )
+    refresh_token_ttl_s: int = Field(
+        default=30 * 86_400,
+        ge=60,
+        description="lifetime of a session's refresh token, in seconds (renewed on every use)",
+    )
+    token_pepper: SecretStr = dev_secret(
+        "identity-dev-token-pepper",
+        description="HMAC key with which refresh tokens, verification tokens and API keys are "
+        "hashed before they are stored",
+    )
+
+    def signing_key_pems(self) -> dict[str, str]:
+        """The configured signing keys, kid -> PEM."""
+        keys = json.loads(self.jwt_signing_keys.get_secret_value())
+        if not isinstance(keys, dict) or not all(
+            isinstance(kid, str) and kid and isinstance(pem, str) for kid, pem in keys.items()
+        ):
+            raise ValueError("jwt_signing_keys must be a JSON object of key id -> PEM string")
+        return keys
+
+    @model_validator(mode="after")
+    def _check_signing_keys(self) -> IdentitySettings:
+        keys = self.signing_key_pems()
+        if self.jwt_active_kid not in keys:
+            raise ValueError(f"jwt_active_kid {self.jwt_active_kid!r} is not in jwt_signing_keys")
+        # The dev key may not hide among production keys either: anyone can sign with it.
+        dev_key = DEV_SIGNING_KEY_PEM.strip()
+        if self.environment == "production" and any(
+            pem.strip() == dev_key for pem in keys.values()
+        ):
+            raise DevelopmentSecretError(
+                "identity: refusing to start in production with the development signing key; "
+                "set IDENTITY_JWT_SIGNING_KEYS"
+            )
+        return self

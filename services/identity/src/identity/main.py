@@ -4,13 +4,22 @@ from fastapi import FastAPI
 
 from identity.api import ROUTERS
 from identity.config import IdentitySettings
+from identity.credentials.kit import CredentialKit
+from identity.credentials.local_verifier import LocalJwtVerifier
 from identity.events import SUBSCRIPTIONS
 from lib_runtime.app import create_platform_app
 from lib_web import run_service
 
 
 def create_app(settings: IdentitySettings) -> FastAPI:
-    return create_platform_app(settings, routers=ROUTERS, subscriptions=SUBSCRIPTIONS)
+    app = create_platform_app(settings, routers=ROUTERS, subscriptions=SUBSCRIPTIONS)
+    # Keys are parsed here, per app, from its settings (never at import).
+    kit = CredentialKit.from_settings(settings)
+    app.state.credential_kit = kit
+    app.state.jwt_verifier = LocalJwtVerifier(
+        kit.signing_keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+    )
+    return app
 
 
 def run() -> None:

@@ -2,4 +2,6 @@
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from identity.api import auth, jwks, users
+
+ROUTERS: list[APIRouter] = [jwks.router, auth.router, users.router]

@@ -1,0 +1,52 @@
+"""Dependencies of identity's routes: the credential kit, the caller's client, the current user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from identity.credentials.kit import CredentialKit
+from identity.domain.sessions import ClientInfo, is_session_active
+from lib_auth import AuthError, CurrentPrincipal, Principal
+from lib_runtime.dependencies import UnitOfWorkDep
+
+
+def get_credential_kit(request: Request) -> CredentialKit:
+    kit: CredentialKit = request.app.state.credential_kit
+    return kit
+
+
+def get_client_info(request: Request) -> ClientInfo:
+    return ClientInfo(
+        ip_address=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedUser:
+    user_id: str
+    session_id: str
+    principal: Principal
+
+
+async def get_current_user(principal: CurrentPrincipal, uow: UnitOfWorkDep) -> AuthenticatedUser:
+    """The caller, if their token's session is still active. Other services only rely on the
+    token's short lifetime; identity checks the session so a logout takes effect at once."""
+    session_id = principal.claims.get("sid")
+    if not isinstance(session_id, str):
+        raise AuthError("Token is not bound to a session.")
+    async with uow:
+        active = await is_session_active(
+            uow.session, user_id=principal.user_id, session_id=session_id
+        )
+    if not active:
+        raise AuthError("The session of this token has ended.")
+    return AuthenticatedUser(user_id=principal.user_id, session_id=session_id, principal=principal)
+
+
+CredentialKitDep = Annotated[CredentialKit, Depends(get_credential_kit)]
+ClientInfoDep = Annotated[ClientInfo, Depends(get_client_info)]
+CurrentUser = Annotated[AuthenticatedUser, Depends(get_current_user)]

@@ -1,0 +1,143 @@
+"""Request and response bodies of identity's routes (camelCase JSON; never a table model).
+
+Requests forbid unknown fields, so `role` or `emailVerified` in a body is a 422 and changes
+nothing. Responses name exactly what they show: no hash ever appears in one.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from identity.domain.sessions import TokenGrant
+from identity.models import Session, User
+
+_EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def _email_shaped(value: str) -> str:
+    value = value.strip()
+    if not _EMAIL_SHAPE.fullmatch(value):
+        raise ValueError("not an email address")
+    return value
+
+
+EmailAddress = Annotated[str, Field(max_length=254), AfterValidator(_email_shaped)]
+# An upper bound too: hashing a megabyte-long "password" is a cheap way to burn our CPU.
+NewPassword = Annotated[str, Field(min_length=10, max_length=256)]
+Password = Annotated[str, Field(min_length=1, max_length=256)]
+OpaqueToken = Annotated[str, Field(min_length=1, max_length=512)]
+ProfileText = Annotated[str, Field(max_length=200)]
+
+
+class RequestBody(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid")
+
+
+class ResponseBody(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class RegisterRequest(RequestBody):
+    email: EmailAddress
+    password: NewPassword
+    name: ProfileText | None = None
+    referral_code: Annotated[str, Field(max_length=64)] | None = None
+
+
+class LoginRequest(RequestBody):
+    email: Annotated[str, Field(min_length=1, max_length=254)]
+    password: Password
+
+
+class RefreshTokenRequest(RequestBody):
+    refresh_token: OpaqueToken
+
+
+class ProfileUpdateRequest(RequestBody):
+    """Only the fields sent are changed; `null` clears one."""
+
+    name: ProfileText | None = None
+    image: Annotated[str, Field(max_length=2048)] | None = None
+    company: ProfileText | None = None
+    phone: Annotated[str, Field(max_length=40)] | None = None
+
+
+class UserResponse(ResponseBody):
+    id: str
+    email: str | None
+    email_verified: datetime | None
+    name: str | None
+    image: str | None
+    company: str | None
+    phone: str | None
+    role: str
+    referral_code: str
+    referred_by_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserResponse:
+        return cls(
+            id=user.id,
+            email=user.email,
+            email_verified=user.email_verified,
+            name=user.name,
+            image=user.image,
+            company=user.company,
+            phone=user.phone,
+            role=user.role,
+            referral_code=user.referral_code,
+            referred_by_id=user.referred_by_id,
+            created_at=user.created_at,
+            updated_at=user.updated_at,
+        )
+
+
+class TokenResponse(ResponseBody):
+    user: UserResponse
+    access_token: str
+    refresh_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int = Field(description="seconds until the access token expires")
+
+    @classmethod
+    def of(cls, grant: TokenGrant) -> TokenResponse:
+        return cls(
+            user=UserResponse.of(grant.user),
+            access_token=grant.access_token.token,
+            refresh_token=grant.refresh_token,
+            expires_in=grant.access_token.expires_in,
+        )
+
+
+class SessionResponse(ResponseBody):
+    id: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires: datetime
+    ip_address: str | None
+    user_agent: str | None
+    current: bool = Field(description="the session of the access token making this request")
+
+    @classmethod
+    def of(cls, session: Session, *, current_session_id: str) -> SessionResponse:
+        return cls(
+            id=session.id,
+            created_at=session.created_at,
+            last_used_at=session.last_used_at,
+            expires=session.expires,
+            ip_address=session.ip_address,
+            user_agent=session.user_agent,
+            current=session.id == current_session_id,
+        )
+
+
+class SessionPageResponse(ResponseBody):
+    items: list[SessionResponse]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")

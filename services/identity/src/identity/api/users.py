@@ -1,0 +1,61 @@
+"""The signed-in user's own account and sessions: /api/v1/users/me."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from identity.api.dependencies import ClientInfoDep, CurrentUser
+from identity.api.schemas import (
+    ProfileUpdateRequest,
+    SessionPageResponse,
+    SessionResponse,
+    UserResponse,
+)
+from identity.domain import sessions, users
+from lib_runtime.dependencies import UnitOfWorkDep
+
+router = APIRouter(prefix="/api/v1/users/me", tags=["users"])
+
+
+@router.get("")
+async def get_me(me: CurrentUser, uow: UnitOfWorkDep) -> UserResponse:
+    return UserResponse.of(await users.get_user(uow, me.user_id))
+
+
+@router.patch("")
+async def update_me(
+    body: ProfileUpdateRequest, me: CurrentUser, uow: UnitOfWorkDep
+) -> UserResponse:
+    changes = body.model_dump(include=body.model_fields_set)
+    return UserResponse.of(await users.update_profile(uow, me.user_id, changes))
+
+
+@router.delete("", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_me(me: CurrentUser, uow: UnitOfWorkDep, client: ClientInfoDep) -> None:
+    await users.delete_user(uow, me.user_id, client)
+
+
+@router.get("/sessions")
+async def list_my_sessions(
+    me: CurrentUser,
+    uow: UnitOfWorkDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    offset: Annotated[int | None, Query(ge=0, le=10_000)] = None,
+) -> SessionPageResponse:
+    page = await sessions.list_my_sessions(
+        uow, me.user_id, limit=limit, cursor=cursor, offset=offset
+    )
+    return SessionPageResponse(
+        items=[SessionResponse.of(s, current_session_id=me.session_id) for s in page.sessions],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def revoke_my_session(
+    session_id: str, me: CurrentUser, uow: UnitOfWorkDep, client: ClientInfoDep
+) -> None:
+    await sessions.revoke_my_session(uow, me.user_id, session_id, client)

@@ -1,0 +1,112 @@
+"""Registration and login with email and password; both open a session and grant tokens."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from identity.credentials.kit import CredentialKit
+from identity.domain.audit import AuditAction, record_audit
+from identity.domain.errors import EmailTakenError, InvalidCredentialsError
+from identity.domain.sessions import ClientInfo, TokenGrant, open_session
+from identity.models import User, UserRole
+from lib_contracts.identity import UserRegistered
+from lib_database import UnitOfWork
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def new_referral_code() -> str:
+    """72 random bits, URL-safe: unguessable, so codes cannot be enumerated."""
+    return secrets.token_urlsafe(9)
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    email: str
+    password: str
+    name: str | None = None
+    referral_code: str | None = None
+
+
+async def register(
+    uow: UnitOfWork, kit: CredentialKit, registration: Registration, client: ClientInfo
+) -> TokenGrant:
+    email = normalise_email(registration.email)
+    password_hash = await kit.passwords.hash(registration.password)  # before the transaction
+    async with uow:
+        db = uow.session
+        if (await db.execute(select(User.id).where(User.email == email))).first() is not None:
+            raise EmailTakenError()
+        referrer_id = None
+        if registration.referral_code:
+            # An unknown code does not block the registration; it just refers nobody.
+            referrer_id = (
+                await db.execute(
+                    select(User.id).where(User.referral_code == registration.referral_code)
+                )
+            ).scalar_one_or_none()
+        user = User(
+            email=email,
+            name=registration.name,
+            role=UserRole.USER,
+            password_hash=password_hash,
+            referral_code=new_referral_code(),
+            referred_by_id=referrer_id,
+        )
+        db.add(user)
+        try:
+            await db.flush()  # a concurrent registration of the same email loses here
+        except IntegrityError:
+            raise EmailTakenError() from None
+        grant = open_session(db, kit, user, client)
+        uow.emit(
+            UserRegistered(
+                user_id=user.id,
+                email=user.email,
+                name=user.name,
+                phone=user.phone,
+                company=user.company,
+                role="USER",
+                referred_by_id=user.referred_by_id,
+                email_verified_at=user.email_verified,
+                registered_at=user.created_at,
+            ),
+            subject=user.id,
+        )
+        await uow.commit()
+    return grant
+
+
+async def login(
+    uow: UnitOfWork, kit: CredentialKit, email: str, password: str, client: ClientInfo
+) -> TokenGrant:
+    """Tokens for a matching email and password. Unknown email and wrong password fail alike,
+    in about the same time (a dummy hash is verified when there is no account)."""
+    email = normalise_email(email)
+    async with uow:
+        db = uow.session
+        user = (await db.execute(select(User).where(User.email == email))).scalar_one_or_none()
+        password_hash = user.password_hash if user is not None else None
+        if user is None or not await kit.passwords.verify(password_hash, password):
+            record_audit(
+                db,
+                AuditAction.LOGIN_FAILED,
+                user_id=user.id if user is not None else None,
+                ip_address=client.ip_address,
+            )
+            await uow.commit()
+            raise InvalidCredentialsError()
+        if password_hash is not None and kit.passwords.needs_rehash(password_hash):
+            user.password_hash = await kit.passwords.hash(password)
+            user.updated_at = datetime.now(UTC)
+        grant = open_session(db, kit, user, client)
+        record_audit(db, AuditAction.LOGIN, user_id=user.id, ip_address=client.ip_address)
+        await uow.commit()
+    return grant

@@ -1,0 +1,38 @@
+"""Security events written to audit_logs in the transaction of the change they describe."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from identity.models import AuditLog
+
+
+class AuditAction(StrEnum):
+    LOGIN = "LOGIN"
+    LOGIN_FAILED = "LOGIN_FAILED"
+    LOGOUT = "LOGOUT"
+    SESSION_REVOKED = "SESSION_REVOKED"
+    USER_DELETED = "USER_DELETED"
+
+
+def record_audit(
+    session: AsyncSession,
+    action: AuditAction,
+    *,
+    user_id: str | None,
+    ip_address: str | None,
+    target_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        AuditLog(
+            user_id=user_id,
+            action=action,
+            target_id=target_id,
+            metadata_=metadata,
+            ip_address=ip_address,
+        )
+    )

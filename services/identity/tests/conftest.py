@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from identity.config import IdentitySettings
+from identity.main import create_app
+
+
+@pytest.fixture(autouse=True)
+def _identity_schema(migrate_service: Callable[[str], None]) -> None:
+    migrate_service("identity")
+
+
+@pytest.fixture
+def identity_settings(service_settings: Callable[..., Any]) -> Callable[..., IdentitySettings]:
+    def make(**overrides: Any) -> IdentitySettings:
+        settings: IdentitySettings = service_settings(IdentitySettings, **overrides)
+        return settings
+
+    return make
+
+
+@pytest.fixture
+async def identity_app(
+    identity_settings: Callable[..., IdentitySettings],
+) -> AsyncIterator[FastAPI]:
+    app = create_app(identity_settings())
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def client(identity_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=identity_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://identity") as http:
+        yield http

@@ -16,7 +16,9 @@ _DEFAULT_HASHER = Argon2Hasher(type=Type.ID)
 class PasswordHasher:
     def __init__(self, hasher: Argon2Hasher = _DEFAULT_HASHER) -> None:
         self._hasher = hasher
-        self._dummy_hash: str | None = None
+        # Made once, when the app is built (before it serves), so the first login of an
+        # unknown email costs one verify like every other, not a hash and a verify.
+        self._dummy_hash = hasher.hash("dummy password of no account")
 
     async def hash(self, password: str) -> str:
         return await asyncio.to_thread(self._hasher.hash, password)
@@ -25,8 +27,6 @@ class PasswordHasher:
         """Whether `password` matches; with no hash (unknown user, OAuth-only account) it checks
         against a dummy hash so that the answer takes as long as for a real account."""
         if password_hash is None:
-            if self._dummy_hash is None:
-                self._dummy_hash = await self.hash("dummy password of no account")
             await asyncio.to_thread(self._matches, self._dummy_hash, password)
             return False
         return await asyncio.to_thread(self._matches, password_hash, password)

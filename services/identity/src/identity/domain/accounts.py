@@ -91,10 +91,19 @@ async def login(
     in about the same time (a dummy hash is verified when there is no account)."""
     email = normalise_email(email)
     async with uow:
+        found = (await uow.session.execute(select(User).where(User.email == email))).scalar()
+    user_id = found.id if found is not None else None
+    password_hash = found.password_hash if found is not None else None
+    # Hashing takes tens of milliseconds: no transaction (nor pooled connection) waits on it.
+    matches = await kit.passwords.verify(password_hash, password)
+    new_hash = None
+    if matches and password_hash is not None and kit.passwords.needs_rehash(password_hash):
+        new_hash = await kit.passwords.hash(password)
+    async with uow:
         db = uow.session
-        user = (await db.execute(select(User).where(User.email == email))).scalar_one_or_none()
-        password_hash = user.password_hash if user is not None else None
-        if user is None or not await kit.passwords.verify(password_hash, password):
+        # Read again: the account may have been deleted while the password was checked.
+        user = await db.get(User, user_id) if user_id is not None else None
+        if user is None or not matches:
             record_audit(
                 db,
                 AuditAction.LOGIN_FAILED,
@@ -103,8 +112,8 @@ async def login(
             )
             await uow.commit()
             raise InvalidCredentialsError()
-        if password_hash is not None and kit.passwords.needs_rehash(password_hash):
-            user.password_hash = await kit.passwords.hash(password)
+        if new_hash is not None:
+            user.password_hash = new_hash
             user.updated_at = datetime.now(UTC)
         grant = open_session(db, kit, user, client)
         record_audit(db, AuditAction.LOGIN, user_id=user.id, ip_address=client.ip_address)

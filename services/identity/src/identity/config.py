@@ -51,6 +51,24 @@ class IdentitySettings(ServiceSettings):
         description="HMAC key with which refresh tokens, verification tokens and API keys are "
         "hashed before they are stored",
     )
+    login_max_failures: int = Field(
+        default=5,
+        ge=1,
+        description="failed logins for one email within the window after which further "
+        "logins for it are refused (429) without checking the password",
+    )
+    login_max_failures_per_ip: int = Field(
+        default=20,
+        ge=1,
+        description="failed logins from one IP address within the window after which further "
+        "logins from it are refused (429)",
+    )
+    login_failure_window_s: int = Field(
+        default=900,
+        ge=1,
+        le=86_400,
+        description="how long a failed login counts towards the limits, in seconds",
+    )
 
     def signing_key_pems(self) -> dict[str, str]:
         """The configured signing keys, kid -> PEM."""

@@ -6,6 +6,7 @@ from identity.api import ROUTERS
 from identity.config import IdentitySettings
 from identity.credentials.kit import CredentialKit
 from identity.credentials.local_verifier import LocalJwtVerifier
+from identity.domain.login_throttle import LoginThrottle
 from identity.events import SUBSCRIPTIONS
 from lib_runtime.app import create_platform_app
 from lib_web import run_service
@@ -16,6 +17,7 @@ def create_app(settings: IdentitySettings) -> FastAPI:
     # Keys are parsed here, per app, from its settings (never at import).
     kit = CredentialKit.from_settings(settings)
     app.state.credential_kit = kit
+    app.state.login_throttle = LoginThrottle.from_settings(settings)
     app.state.jwt_verifier = LocalJwtVerifier(
         kit.signing_keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience
     )

@@ -24,6 +24,7 @@ from sqlalchemy import (
     LargeBinary,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
@@ -304,7 +305,22 @@ class AuditLog(IdentityModel, table=True):
     """Security events with the IP they came from; kept when the user is deleted (anonymised)."""
 
     __tablename__ = "audit_logs"
-    __table_args__ = (Index("ix_audit_logs_user_time", "user_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_audit_logs_user_time", "user_id", "created_at"),
+        # The login throttle counts recent LOGIN_FAILED rows per attempted email and per IP.
+        Index(
+            "ix_audit_logs_login_failed_email_time",
+            text("(metadata ->> 'email')"),
+            "created_at",
+            postgresql_where=text("action = 'LOGIN_FAILED'"),
+        ),
+        Index(
+            "ix_audit_logs_login_failed_ip_time",
+            "ip_address",
+            "created_at",
+            postgresql_where=text("action = 'LOGIN_FAILED'"),
+        ),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True)
     user_id: str | None = Field(

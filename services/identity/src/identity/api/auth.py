@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from identity.api.dependencies import ClientInfoDep, CredentialKitDep, CurrentUser
+from identity.api.dependencies import (
+    ClientInfoDep,
+    CredentialKitDep,
+    CurrentUser,
+    LoginThrottleDep,
+)
 from identity.api.schemas import LoginRequest, RefreshTokenRequest, RegisterRequest, TokenResponse
 from identity.domain import accounts, sessions
 from lib_runtime.dependencies import UnitOfWorkDep
@@ -24,9 +29,14 @@ async def register(
 
 @router.post("/login")
 async def login(
-    body: LoginRequest, uow: UnitOfWorkDep, kit: CredentialKitDep, client: ClientInfoDep
+    body: LoginRequest,
+    uow: UnitOfWorkDep,
+    kit: CredentialKitDep,
+    throttle: LoginThrottleDep,
+    client: ClientInfoDep,
 ) -> TokenResponse:
-    return TokenResponse.of(await accounts.login(uow, kit, body.email, body.password, client))
+    grant = await accounts.login(uow, kit, throttle, body.email, body.password, client)
+    return TokenResponse.of(grant)
 
 
 @router.post("/refresh")

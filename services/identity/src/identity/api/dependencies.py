@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from identity.credentials.kit import CredentialKit
+from identity.domain.login_throttle import LoginThrottle
 from identity.domain.sessions import ClientInfo, is_session_active
 from lib_auth import AuthError, CurrentPrincipal, Principal
 from lib_runtime.dependencies import UnitOfWorkDep
@@ -16,6 +17,11 @@ from lib_runtime.dependencies import UnitOfWorkDep
 def get_credential_kit(request: Request) -> CredentialKit:
     kit: CredentialKit = request.app.state.credential_kit
     return kit
+
+
+def get_login_throttle(request: Request) -> LoginThrottle:
+    throttle: LoginThrottle = request.app.state.login_throttle
+    return throttle
 
 
 def get_client_info(request: Request) -> ClientInfo:
@@ -48,5 +54,6 @@ async def get_current_user(principal: CurrentPrincipal, uow: UnitOfWorkDep) -> A
 
 
 CredentialKitDep = Annotated[CredentialKit, Depends(get_credential_kit)]
+LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
 ClientInfoDep = Annotated[ClientInfo, Depends(get_client_info)]
 CurrentUser = Annotated[AuthenticatedUser, Depends(get_current_user)]

@@ -12,6 +12,7 @@ from sqlmodel import select
 from identity.credentials.kit import CredentialKit
 from identity.domain.audit import AuditAction, record_audit
 from identity.domain.errors import EmailTakenError, InvalidCredentialsError
+from identity.domain.login_throttle import ATTEMPTED_EMAIL_KEY, LoginThrottle
 from identity.domain.sessions import ClientInfo, TokenGrant, open_session
 from identity.models import User, UserRole
 from lib_contracts.identity import UserRegistered
@@ -85,12 +86,19 @@ async def register(
 
 
 async def login(
-    uow: UnitOfWork, kit: CredentialKit, email: str, password: str, client: ClientInfo
+    uow: UnitOfWork,
+    kit: CredentialKit,
+    throttle: LoginThrottle,
+    email: str,
+    password: str,
+    client: ClientInfo,
 ) -> TokenGrant:
     """Tokens for a matching email and password. Unknown email and wrong password fail alike,
-    in about the same time (a dummy hash is verified when there is no account)."""
+    in about the same time (a dummy hash is verified when there is no account). After too many
+    recent failures for the email or the IP, refused before the password is even checked."""
     email = normalise_email(email)
     async with uow:
+        await throttle.check(uow.session, email=email, ip_address=client.ip_address)
         found = (await uow.session.execute(select(User).where(User.email == email))).scalar()
     user_id = found.id if found is not None else None
     password_hash = found.password_hash if found is not None else None
@@ -109,6 +117,7 @@ async def login(
                 AuditAction.LOGIN_FAILED,
                 user_id=user.id if user is not None else None,
                 ip_address=client.ip_address,
+                metadata={ATTEMPTED_EMAIL_KEY: email},
             )
             await uow.commit()
             raise InvalidCredentialsError()

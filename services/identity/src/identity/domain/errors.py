@@ -22,3 +22,16 @@ class InvalidRefreshTokenError(ProblemError):
 class EmailTakenError(ConflictError):
     def __init__(self) -> None:
         super().__init__("An account with this email already exists.")
+
+
+class TooManyLoginFailuresError(ProblemError):
+    """Logins refused for a while after too many failures; the same answer whether or not the
+    account exists."""
+
+    def __init__(self, *, retry_after_s: int) -> None:
+        super().__init__(
+            429,
+            "Too Many Requests",
+            "Too many failed logins; try again later.",
+            headers={"Retry-After": str(retry_after_s)},
+        )

@@ -2,6 +2,6 @@
 
 from fastapi import APIRouter
 
-from identity.api import auth, jwks, users
+from identity.api import admin_users, auth, jwks, users
 
-ROUTERS: list[APIRouter] = [jwks.router, auth.router, users.router]
+ROUTERS: list[APIRouter] = [jwks.router, auth.router, users.router, admin_users.router]

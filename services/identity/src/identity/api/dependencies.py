@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from identity.credentials.kit import CredentialKit
 from identity.domain.login_throttle import LoginThrottle
 from identity.domain.sessions import ClientInfo, is_session_active
-from lib_auth import AuthError, CurrentPrincipal, Principal
+from lib_auth import AuthError, CurrentPrincipal, Principal, require_role
 from lib_runtime.dependencies import UnitOfWorkDep
 
 
@@ -53,7 +53,17 @@ async def get_current_user(principal: CurrentPrincipal, uow: UnitOfWorkDep) -> A
     return AuthenticatedUser(user_id=principal.user_id, session_id=session_id, principal=principal)
 
 
+CurrentUser = Annotated[AuthenticatedUser, Depends(get_current_user)]
+
+
+async def get_current_admin(
+    me: CurrentUser, _admin: Annotated[Principal, Depends(require_role("ADMIN"))]
+) -> AuthenticatedUser:
+    """The caller, if their session is active and their token holds ADMIN (or SUPER_ADMIN)."""
+    return me
+
+
 CredentialKitDep = Annotated[CredentialKit, Depends(get_credential_kit)]
 LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
 ClientInfoDep = Annotated[ClientInfo, Depends(get_client_info)]
-CurrentUser = Annotated[AuthenticatedUser, Depends(get_current_user)]
+CurrentAdmin = Annotated[AuthenticatedUser, Depends(get_current_admin)]

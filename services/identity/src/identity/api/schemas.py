@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from identity.domain.sessions import TokenGrant
-from identity.models import Session, User
+from identity.models import Session, User, UserRole
 
 _EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -65,6 +65,10 @@ class ProfileUpdateRequest(RequestBody):
     image: Annotated[str, Field(max_length=2048)] | None = None
     company: ProfileText | None = None
     phone: Annotated[str, Field(max_length=40)] | None = None
+
+
+class RoleChangeRequest(RequestBody):
+    role: UserRole
 
 
 class UserResponse(ResponseBody):
@@ -140,4 +144,9 @@ class SessionResponse(ResponseBody):
 
 class SessionPageResponse(ResponseBody):
     items: list[SessionResponse]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+
+
+class UserPageResponse(ResponseBody):
+    items: list[UserResponse]
     next_cursor: str | None = Field(description="pass as `cursor` for the next page")

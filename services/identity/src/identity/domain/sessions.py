@@ -7,9 +7,6 @@ token was stolen (or replayed): the whole session is revoked.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -22,9 +19,10 @@ from identity.credentials.kit import CredentialKit
 from identity.credentials.opaque_tokens import new_opaque_token
 from identity.domain.audit import AuditAction, record_audit
 from identity.domain.errors import InvalidRefreshTokenError
+from identity.domain.keyset_cursors import decode_cursor, encode_cursor
 from identity.models import Session, SessionTokenHistory, User
 from lib_database import UnitOfWork
-from lib_web.problems import BadRequestError, NotFoundError
+from lib_web.problems import NotFoundError
 
 USER_AGENT_MAX_LENGTH = 512
 
@@ -220,20 +218,6 @@ class SessionPage:
     next_cursor: str | None
 
 
-def encode_cursor(session: Session) -> str:
-    raw = json.dumps([session.created_at.isoformat(), session.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, session_id = json.loads(raw)
-        return datetime.fromisoformat(created_at), str(session_id)
-    except (ValueError, TypeError, binascii.Error):
-        raise BadRequestError("The cursor is not valid.") from None
-
-
 async def list_my_sessions(
     uow: UnitOfWork, user_id: str, *, limit: int, cursor: str | None, offset: int | None
 ) -> SessionPage:
@@ -249,7 +233,7 @@ async def list_my_sessions(
         .limit(limit + 1)
     )
     if cursor is not None:
-        created_at, session_id = _decode_cursor(cursor)
+        created_at, session_id = decode_cursor(cursor)
         query = query.where(
             tuple_(col(Session.created_at), col(Session.id)) < tuple_(created_at, session_id)
         )
@@ -260,5 +244,6 @@ async def list_my_sessions(
     has_more = len(sessions) > limit
     sessions = sessions[:limit]
     return SessionPage(
-        sessions=sessions, next_cursor=encode_cursor(sessions[-1]) if has_more else None
+        sessions=sessions,
+        next_cursor=encode_cursor(sessions[-1].created_at, sessions[-1].id) if has_more else None,
     )

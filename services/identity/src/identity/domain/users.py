@@ -27,6 +27,22 @@ def _contract_role(role: str) -> ContractRole:
     return "USER"
 
 
+def user_updated(user: User) -> UserUpdated:
+    """The full snapshot of `user` that UserUpdated carries (call after bumping `revision`)."""
+    return UserUpdated(
+        user_id=user.id,
+        revision=user.revision,
+        updated_at=user.updated_at,
+        email=user.email,
+        name=user.name,
+        image=user.image,
+        phone=user.phone,
+        company=user.company,
+        role=_contract_role(user.role),
+        email_verified_at=user.email_verified,
+    )
+
+
 async def get_user(uow: UnitOfWork, user_id: str) -> User:
     async with uow:
         user = await uow.session.get(User, user_id)
@@ -52,21 +68,7 @@ async def update_profile(uow: UnitOfWork, user_id: str, changes: Mapping[str, An
             setattr(user, field, value)
         user.revision += 1
         user.updated_at = datetime.now(UTC)
-        uow.emit(
-            UserUpdated(
-                user_id=user.id,
-                revision=user.revision,
-                updated_at=user.updated_at,
-                email=user.email,
-                name=user.name,
-                image=user.image,
-                phone=user.phone,
-                company=user.company,
-                role=_contract_role(user.role),
-                email_verified_at=user.email_verified,
-            ),
-            subject=user.id,
-        )
+        uow.emit(user_updated(user), subject=user.id)
         await uow.commit()
     return user
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from identity.domain.sessions import TokenGrant
-from identity.models import Session, User, UserRole
+from identity.models import AuditLog, Session, User, UserRole
 
 _EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -149,4 +149,31 @@ class SessionPageResponse(ResponseBody):
 
 class UserPageResponse(ResponseBody):
     items: list[UserResponse]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+
+
+class AuditLogResponse(ResponseBody):
+    id: str
+    user_id: str | None = Field(description="who acted (null once that user is deleted)")
+    action: str
+    target_id: str | None
+    metadata: dict[str, Any] | None
+    ip_address: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, entry: AuditLog) -> AuditLogResponse:
+        return cls(
+            id=entry.id,
+            user_id=entry.user_id,
+            action=entry.action,
+            target_id=entry.target_id,
+            metadata=entry.metadata_,
+            ip_address=entry.ip_address,
+            created_at=entry.created_at,
+        )
+
+
+class AuditLogPageResponse(ResponseBody):
+    items: list[AuditLogResponse]
     next_cursor: str | None = Field(description="pass as `cursor` for the next page")

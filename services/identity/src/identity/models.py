@@ -306,7 +306,10 @@ class AuditLog(IdentityModel, table=True):
 
     __tablename__ = "audit_logs"
     __table_args__ = (
+        # Admins list the log newest first, whole or by user or action.
         Index("ix_audit_logs_user_time", "user_id", "created_at"),
+        Index("ix_audit_logs_action_time", "action", "created_at"),
+        Index("ix_audit_logs_time", "created_at"),
         # The login throttle counts recent LOGIN_FAILED rows per attempted email and per IP.
         Index(
             "ix_audit_logs_login_failed_email_time",
@@ -327,7 +330,7 @@ class AuditLog(IdentityModel, table=True):
         default=None,
         sa_column=Column(Text, ForeignKey("identity.users.id", ondelete="SET NULL")),
     )
-    action: str = Field(index=True)
+    action: str
     target_id: str | None = None
     metadata_: dict[str, Any] | None = Field(
         default=None, sa_column=Column("metadata", JSONB, nullable=True)

@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from lib_auth import Role
 from lib_database import service_registry
 
 
@@ -67,10 +68,8 @@ def _user_fk(*, nullable: bool = False, index: bool = True) -> Any:
     )
 
 
-class UserRole(StrEnum):
-    USER = "USER"
-    ADMIN = "ADMIN"
-    SUPER_ADMIN = "SUPER_ADMIN"
+# The platform's roles (DESIGN.md) are lib_auth's; identity is where they are stored.
+UserRole = Role
 
 
 class ApiKeyStatus(StrEnum):

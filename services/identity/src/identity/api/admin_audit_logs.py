@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
 from identity.api.dependencies import CurrentAdmin
-from identity.api.schemas import AuditLogPageResponse, AuditLogResponse
+from identity.api.schemas import AuditLogResponse, Page
 from identity.domain.audit import AuditAction
 from identity.domain.audit_search import AuditLogFilter, list_audit_logs
 from lib_runtime.dependencies import UnitOfWorkDep
@@ -26,10 +26,10 @@ async def search_audit_logs(
     until: Annotated[AwareDatetime | None, Query(description="before this time")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
-) -> AuditLogPageResponse:
+) -> Page[AuditLogResponse]:
     wanted = AuditLogFilter(user_id=user_id, action=action, since=since, until=until)
     page = await list_audit_logs(uow, wanted, limit=limit, cursor=cursor)
-    return AuditLogPageResponse(
+    return Page[AuditLogResponse](
         items=[AuditLogResponse.of(entry) for entry in page.entries],
         next_cursor=page.next_cursor,
     )

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from identity.api.dependencies import ClientInfoDep, CurrentAdmin
-from identity.api.schemas import RoleChangeRequest, UserPageResponse, UserResponse
+from identity.api.schemas import Page, RoleChangeRequest, UserResponse
 from identity.domain import admin_users
 from identity.models import UserRole
 from lib_runtime.dependencies import UnitOfWorkDep
@@ -25,9 +25,9 @@ async def search_users(
     role: UserRole | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
-) -> UserPageResponse:
+) -> Page[UserResponse]:
     page = await admin_users.search_users(uow, query=query, role=role, limit=limit, cursor=cursor)
-    return UserPageResponse(
+    return Page[UserResponse](
         items=[UserResponse.of(user) for user in page.users], next_cursor=page.next_cursor
     )
 

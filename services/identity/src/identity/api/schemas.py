@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -39,7 +39,18 @@ class RequestBody(BaseModel):
 
 
 class ResponseBody(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    # from_attributes: a response is read straight from its table row, field by field.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
+
+
+T = TypeVar("T")
+
+
+class Page(ResponseBody, Generic[T]):
+    """One page of a list, newest first."""
+
+    items: list[T]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
 
 
 class RegisterRequest(RequestBody):
@@ -87,20 +98,7 @@ class UserResponse(ResponseBody):
 
     @classmethod
     def of(cls, user: User) -> UserResponse:
-        return cls(
-            id=user.id,
-            email=user.email,
-            email_verified=user.email_verified,
-            name=user.name,
-            image=user.image,
-            company=user.company,
-            phone=user.phone,
-            role=user.role,
-            referral_code=user.referral_code,
-            referred_by_id=user.referred_by_id,
-            created_at=user.created_at,
-            updated_at=user.updated_at,
-        )
+        return cls.model_validate(user)
 
 
 class TokenResponse(ResponseBody):
@@ -142,38 +140,15 @@ class SessionResponse(ResponseBody):
         )
 
 
-class SessionPageResponse(ResponseBody):
-    items: list[SessionResponse]
-    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
-
-
-class UserPageResponse(ResponseBody):
-    items: list[UserResponse]
-    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
-
-
 class AuditLogResponse(ResponseBody):
     id: str
     user_id: str | None = Field(description="who acted (null once that user is deleted)")
     action: str
     target_id: str | None
-    metadata: dict[str, Any] | None
+    metadata: dict[str, Any] | None = Field(validation_alias="metadata_")  # the row's name
     ip_address: str | None
     created_at: datetime
 
     @classmethod
     def of(cls, entry: AuditLog) -> AuditLogResponse:
-        return cls(
-            id=entry.id,
-            user_id=entry.user_id,
-            action=entry.action,
-            target_id=entry.target_id,
-            metadata=entry.metadata_,
-            ip_address=entry.ip_address,
-            created_at=entry.created_at,
-        )
-
-
-class AuditLogPageResponse(ResponseBody):
-    items: list[AuditLogResponse]
-    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+        return cls.model_validate(entry)

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, status
 
 from identity.api.dependencies import ClientInfoDep, CurrentUser
 from identity.api.schemas import (
+    Page,
     ProfileUpdateRequest,
-    SessionPageResponse,
     SessionResponse,
     UserResponse,
 )
@@ -44,11 +44,11 @@ async def list_my_sessions(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     offset: Annotated[int | None, Query(ge=0, le=10_000)] = None,
-) -> SessionPageResponse:
+) -> Page[SessionResponse]:
     page = await sessions.list_my_sessions(
         uow, me.user_id, limit=limit, cursor=cursor, offset=offset
     )
-    return SessionPageResponse(
+    return Page[SessionResponse](
         items=[SessionResponse.of(s, current_session_id=me.session_id) for s in page.sessions],
         next_cursor=page.next_cursor,
     )

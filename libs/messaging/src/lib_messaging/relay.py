@@ -96,7 +96,8 @@ class OutboxRelay:
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._listener: asyncpg.Connection | None = None
-        self._last_prune = 0.0
+        # The loop's clock counts from boot, so 0.0 would skip pruning on a fresh machine.
+        self._last_prune = float("-inf")
         t = config.schema
         self._claim_sql = text(
             f'SELECT id, routing_key, event_type, envelope, attempts FROM "{t}".outbox '

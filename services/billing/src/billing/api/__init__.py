@@ -2,4 +2,11 @@
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from billing.api import payment_methods, plans, subscription, webhooks
+
+ROUTERS: list[APIRouter] = [
+    plans.router,
+    subscription.router,
+    payment_methods.router,
+    webhooks.router,
+]

@@ -1,0 +1,66 @@
+"""Handlers of the events billing consumes; each runs inside the consumer's unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import stripe
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, select
+
+from billing.domain import accounts, stripe_events, subscriptions
+from billing.models import Customer, new_id, utc_now
+from billing.stripe_gateway import StripeGateway
+from lib_contracts.billing import StripeEventProcessingRequested
+from lib_contracts.identity import UserDeleted, UserRegistered
+from lib_database import UnitOfWork
+from lib_messaging.envelope import Envelope
+
+
+class BillingHandlers:
+    def __init__(self, stripe_client: Callable[[], stripe.StripeClient]) -> None:
+        self._stripe_client = stripe_client
+
+    def _gateway(self, uow: UnitOfWork) -> StripeGateway:
+        return StripeGateway(self._stripe_client(), uow.database)
+
+    async def on_user_registered(
+        self, payload: UserRegistered, envelope: Envelope, uow: UnitOfWork
+    ) -> None:
+        """A Stripe customer and the free plan for the new user."""
+        created = (
+            await uow.session.execute(
+                insert(Customer)
+                .values(
+                    id=new_id(),
+                    user_id=payload.user_id,
+                    email=payload.email,
+                    name=payload.name,
+                    created_at=utc_now(),
+                    updated_at=utc_now(),
+                )
+                .on_conflict_do_nothing(index_elements=["user_id"])
+                .returning(col(Customer.id))
+            )
+        ).first()
+        if created is None:
+            return  # registered before
+        customer: Customer = (
+            await uow.session.execute(
+                select(Customer).where(col(Customer.user_id) == payload.user_id)
+            )
+        ).scalar_one()
+        await subscriptions.start_free_plan(uow, customer)
+        await accounts.ensure_stripe_customer(uow, self._gateway(uow), customer)
+
+    async def on_user_deleted(
+        self, payload: UserDeleted, envelope: Envelope, uow: UnitOfWork
+    ) -> None:
+        await accounts.erase_user(uow, self._gateway(uow), payload.user_id)
+
+    async def on_stripe_event(
+        self, payload: StripeEventProcessingRequested, envelope: Envelope, uow: UnitOfWork
+    ) -> None:
+        await stripe_events.process(
+            uow, self._gateway(uow), payload.stripe_event_row_id, now=utc_now()
+        )

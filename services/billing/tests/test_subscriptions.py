@@ -219,3 +219,40 @@ async def test_idempotency_key_replays_the_first_answer(billing: Billing) -> Non
     )
     listed = await billing.stripe.v1.subscriptions.list_async({"customer": customer})
     assert len(listed.data) == 1
+
+
+async def test_a_declined_first_payment_changes_nothing_and_a_new_card_succeeds(
+    billing: Billing,
+) -> None:
+    user_id = await billing.register_user()
+    auth = bearer(user_id)
+    failing = await billing.http.post(
+        "/api/v1/payment-methods",
+        json={"paymentMethodId": "pm_card_chargeCustomerFail"},
+        headers=auth,
+    )
+    assert failing.json()["isDefault"] is True
+    declined = await billing.http.post(
+        "/api/v1/subscription", json={"planId": "plan_basic"}, headers=auth
+    )
+    assert declined.status_code == 402, declined.text
+    mine = (await billing.http.get("/api/v1/subscription", headers=auth)).json()
+    assert (mine["tier"], mine["revision"]) == ("FREE", 1)
+
+    await billing.http.post(
+        "/api/v1/payment-methods",
+        json={"paymentMethodId": "pm_card_visa", "makeDefault": True},
+        headers=auth,
+    )
+    accepted = await billing.http.post(
+        "/api/v1/subscription", json={"planId": "plan_basic"}, headers=auth
+    )
+    assert accepted.status_code == 200, accepted.text
+    assert (accepted.json()["tier"], accepted.json()["revision"]) == ("BASIC", 2)
+    customer = await billing.scalar(
+        "SELECT stripe_customer_id FROM customers WHERE user_id = :u", u=user_id
+    )
+    listed = await billing.stripe.v1.subscriptions.list_async(
+        {"customer": customer, "status": "all"}
+    )
+    assert sorted(s.status for s in listed.data) == ["active", "canceled"]

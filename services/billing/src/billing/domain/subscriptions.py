@@ -269,15 +269,17 @@ async def _subscribe(
         raise PaymentMethodRequiredError()
     customer = await customer_of(uow, subscription.user_id)
     stripe_customer_id = await ensure_stripe_customer(uow, stripe, customer)
+    # One Stripe subscription per change of this row: a retried request creates it once.
+    target_id = f"{subscription.id}:r{subscription.revision}"
     state = await stripe.create_subscription(
         stripe_customer_id=stripe_customer_id,
         plan=plan,
-        # One Stripe subscription per change of this row: a retried request creates it once.
-        target_id=f"{subscription.id}:r{subscription.revision}",
+        target_id=target_id,
         metadata={"user_id": subscription.user_id, "subscription_id": subscription.id},
     )
     if state.status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING):
         await stripe.cancel_subscription(state.stripe_subscription_id)
+        await stripe.forget_subscription_attempt(target_id)
         raise PaymentFailedError()
     _take_stripe_state(subscription, state, plan)
     subscription.downgrade_to = None

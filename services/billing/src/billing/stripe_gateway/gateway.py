@@ -186,9 +186,15 @@ class StripeGateway:
                 if attempt == 1 and _is_missing(error):
                     await self.ensure_plan(plan)  # plans are created at Stripe on first use
                     continue
+                if isinstance(error, stripe.CardError):
+                    await self.forget_subscription_attempt(target_id)
                 raise _problem(error) from error
         await idempotency.mark_completed(self._database, key, created.id)
         return StripeSubscriptionState.of(created.to_dict())
+
+    async def forget_subscription_attempt(self, target_id: str) -> None:
+        """After a refused first payment, the next attempt must not replay this one."""
+        await idempotency.forget(self._database, "subscription.create", target_id)
 
     async def retrieve_subscription(
         self, stripe_subscription_id: str

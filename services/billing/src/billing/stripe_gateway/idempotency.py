@@ -45,3 +45,16 @@ async def mark_completed(database: Database, key: str, stripe_object_id: str) ->
             ),
             {"object_id": stripe_object_id, "now": datetime.now(UTC), "key": key},
         )
+
+
+async def forget(database: Database, operation: str, target_id: str) -> None:
+    """Drop the key of a create call whose result was refused (a declined first payment), so
+    the next attempt is a new request at Stripe rather than a replay of the refused one."""
+    async with database.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "DELETE FROM stripe_idempotency_keys WHERE operation = :operation "
+                "AND target_id = :target"
+            ),
+            {"operation": operation, "target": target_id},
+        )

@@ -21,9 +21,11 @@ from billing.config import BillingSettings
 from billing.events import build_subscriptions
 from billing.main import create_app
 from billing.stripe_gateway import StripeGateway, make_stripe_client
+from booking.config import BookingSettings
 from identity.config import IdentitySettings
 from lib_auth import JwtVerifier
-from lib_contracts.billing import SubscriptionUpdated
+from lib_contracts.billing import PaymentFailed, PaymentSucceeded, SubscriptionUpdated
+from lib_contracts.booking import BookingStatusChanged, ExtensionApproved
 from lib_contracts.identity import UserDeleted, UserRegistered
 from lib_database import Database, UnitOfWork
 from lib_messaging.consumer import Subscription
@@ -67,6 +69,7 @@ async def serve(app: ASGIApp) -> AsyncIterator[str]:
 @pytest.fixture(autouse=True)
 def _schemas(migrate_service: Callable[[str], None]) -> None:
     migrate_service("identity")
+    migrate_service("booking")
     migrate_service("billing")
 
 
@@ -80,7 +83,9 @@ class Billing:
     stripe: stripe.StripeClient
     database: Database
     identity_database: Database
+    booking_database: Database
     announced: list[SubscriptionUpdated] = field(default_factory=list)
+    payments: list[PaymentSucceeded | PaymentFailed] = field(default_factory=list)
 
     def gateway(self) -> StripeGateway:
         return StripeGateway(self.stripe, self.database)
@@ -103,6 +108,30 @@ class Billing:
         async with UnitOfWork(self.identity_database, source="identity") as uow:
             uow.emit(payload, subject=payload.user_id)
             await uow.commit()
+
+    async def publish_booking_event(
+        self, payload: BookingStatusChanged | ExtensionApproved
+    ) -> None:
+        async with UnitOfWork(self.booking_database, source="booking") as uow:
+            uow.emit(payload, subject=payload.booking_id)
+            await uow.commit()
+
+    async def wait_for_payment_event(
+        self, *, booking_id: str | None = None, extension_id: str | None = None
+    ) -> PaymentSucceeded | PaymentFailed:
+        def matching() -> list[PaymentSucceeded | PaymentFailed]:
+            return [
+                p
+                for p in self.payments
+                if (booking_id is not None and p.booking_id == booking_id)
+                or (extension_id is not None and p.extension_id == extension_id)
+            ]
+
+        async def arrived() -> bool:
+            return bool(matching())
+
+        await wait_until(arrived, what="billing.payment.succeeded / .failed")
+        return matching()[0]
 
     async def register_user(self, email: str | None = None) -> str:
         """A user registered at identity, once billing has given them the free plan."""
@@ -145,9 +174,11 @@ async def billing(
         stripe_max_network_retries=0,
     )
     identity_settings: IdentitySettings = service_settings(IdentitySettings)
+    booking_settings: BookingSettings = service_settings(BookingSettings)
     stripe_client = make_stripe_client(settings)
     database = Database.from_settings(settings)
     identity_database = Database.from_settings(identity_settings)
+    booking_database = Database.from_settings(booking_settings)
     app = create_app(settings)
     jwks_http = httpx.AsyncClient(
         transport=httpx.MockTransport(lambda request: httpx.Response(200, json=jwks()))
@@ -163,7 +194,21 @@ async def billing(
     async def observe(payload: SubscriptionUpdated, envelope: Envelope, uow: UnitOfWork) -> None:
         announced.append(payload)
 
-    observer = Subscription.of("test-observer", {SubscriptionUpdated: observe})
+    payments: list[PaymentSucceeded | PaymentFailed] = []
+
+    async def observe_payment(
+        payload: PaymentSucceeded | PaymentFailed, envelope: Envelope, uow: UnitOfWork
+    ) -> None:
+        payments.append(payload)
+
+    observer = Subscription.of(
+        "test-observer",
+        {
+            SubscriptionUpdated: observe,
+            PaymentSucceeded: observe_payment,
+            PaymentFailed: observe_payment,
+        },
+    )
     billing_worker = EventWorker(
         settings,
         database.engine,
@@ -176,10 +221,17 @@ async def billing(
         [],
         lambda: UnitOfWork(identity_database, source="identity"),
     )
+    booking_relay = EventWorker(
+        booking_settings,
+        booking_database.engine,
+        [],
+        lambda: UnitOfWork(booking_database, source="booking"),
+    )
     async with app.router.lifespan_context(app), serve(app) as url:
         stripe_api.register_webhook("billing", f"{url}/api/v1/webhooks/stripe", WEBHOOK_SECRET)
         await billing_worker.start()
         await identity_relay.start()
+        await booking_relay.start()
         try:
             async with httpx.AsyncClient(base_url=url, timeout=30) as http:
                 yield Billing(
@@ -189,11 +241,15 @@ async def billing(
                     stripe=stripe_client,
                     database=database,
                     identity_database=identity_database,
+                    booking_database=booking_database,
                     announced=announced,
+                    payments=payments,
                 )
         finally:
+            await booking_relay.stop()
             await identity_relay.stop()
             await billing_worker.stop()
             await jwks_http.aclose()
             await database.dispose()
             await identity_database.dispose()
+            await booking_database.dispose()

@@ -2,11 +2,12 @@
 
 from fastapi import APIRouter
 
-from billing.api import payment_methods, plans, subscription, webhooks
+from billing.api import internal_payments, payment_methods, plans, subscription, webhooks
 
 ROUTERS: list[APIRouter] = [
     plans.router,
     subscription.router,
     payment_methods.router,
     webhooks.router,
+    internal_payments.router,
 ]

@@ -110,3 +110,29 @@ class AttachPaymentMethodRequest(RequestBody):
 class WebhookAck(BaseModel):
     received: bool
     duplicate: bool
+
+
+class AuthorizePaymentRequest(RequestBody):
+    """Exactly one of `bookingId` and `extensionId`."""
+
+    user_id: OpaqueId
+    booking_id: OpaqueId | None = None
+    extension_id: OpaqueId | None = None
+    amount_cents: Annotated[int, Field(gt=0, le=100_000_000)]
+    currency: Annotated[str, Field(pattern=r"^[a-z]{3}$")]
+    payment_method_id: OpaqueId | None = Field(
+        default=None,
+        description="confirm now with this Stripe PaymentMethod (else the client does)",
+    )
+
+
+class BookingPaymentResponse(ResponseBody):
+    payment_id: str
+    payment_intent_id: str | None
+    client_secret: str | None
+    status: str
+    booking_id: str | None
+    extension_id: str | None
+    amount_cents: int
+    currency: str
+    failure_code: str | None

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlmodel import col, select
 
-from billing.domain import subscriptions
+from billing.domain import booking_payments, subscriptions
 from billing.models import StripeEvent, utc_now
 from billing.stripe_gateway import StripeGateway
 from billing.stripe_gateway.webhooks import WebhookEvent
@@ -90,6 +90,8 @@ async def process(
     event.attempts += 1
     if event.type in SUBSCRIPTION_EVENTS and event.object_id is not None:
         await subscriptions.sync_from_stripe(uow, stripe, event.object_id, now=now)
+    elif event.type.startswith("payment_intent.") and event.object_id is not None:
+        await booking_payments.sync_intent(uow, stripe, event.object_id)
     elif event.type == "invoice.payment_succeeded":
         subscription_id = json.loads(event.payload)["data"]["object"].get("subscription")
         if subscription_id:  # a renewal: the subscription has a new period

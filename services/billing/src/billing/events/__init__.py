@@ -13,6 +13,7 @@ import stripe
 from billing.events.handlers import BillingHandlers
 from billing.stripe_gateway.client import worker_stripe_client
 from lib_contracts.billing import StripeEventProcessingRequested
+from lib_contracts.booking import BookingStatusChanged, ExtensionApproved
 from lib_contracts.identity import UserDeleted, UserRegistered
 from lib_messaging.consumer import Subscription
 
@@ -29,6 +30,13 @@ def build_subscriptions(stripe_client: Callable[[], stripe.StripeClient]) -> lis
         ),
         Subscription.of(
             "stripe-events", {StripeEventProcessingRequested: handlers.on_stripe_event}
+        ),
+        Subscription.of(
+            "bookings",
+            {
+                BookingStatusChanged: handlers.on_booking_status_changed,
+                ExtensionApproved: handlers.on_extension_approved,
+            },
         ),
     ]
 

@@ -8,10 +8,11 @@ import stripe
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 
-from billing.domain import accounts, stripe_events, subscriptions
+from billing.domain import accounts, booking_payments, stripe_events, subscriptions
 from billing.models import Customer, new_id, utc_now
 from billing.stripe_gateway import StripeGateway
 from lib_contracts.billing import StripeEventProcessingRequested
+from lib_contracts.booking import BookingStatusChanged, ExtensionApproved
 from lib_contracts.identity import UserDeleted, UserRegistered
 from lib_database import UnitOfWork
 from lib_messaging.envelope import Envelope
@@ -63,4 +64,30 @@ class BillingHandlers:
     ) -> None:
         await stripe_events.process(
             uow, self._gateway(uow), payload.stripe_event_row_id, now=utc_now()
+        )
+
+    async def on_booking_status_changed(
+        self, payload: BookingStatusChanged, envelope: Envelope, uow: UnitOfWork
+    ) -> None:
+        """Completed: capture the held payment. Cancelled: release or refund it."""
+        if payload.status == "COMPLETED":
+            await booking_payments.capture_booking(
+                uow, self._gateway(uow), payload.booking_id, payload.payment_intent_id
+            )
+        elif payload.status == "CANCELLED":
+            await booking_payments.release_booking(
+                uow, self._gateway(uow), payload.booking_id, payload.payment_intent_id
+            )
+
+    async def on_extension_approved(
+        self, payload: ExtensionApproved, envelope: Envelope, uow: UnitOfWork
+    ) -> None:
+        await booking_payments.charge_extension(
+            uow,
+            self._gateway(uow),
+            extension_id=payload.extension_id,
+            booking_id=payload.booking_id,
+            user_id=payload.user_id,
+            amount_cents=payload.amount_cents,
+            currency=payload.currency,
         )

@@ -8,14 +8,19 @@ our terms (mapping.py); Stripe errors come back as problem errors (402 for a dec
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import stripe
 import structlog
 
-from billing.models import SubscriptionPlan
+from billing.models import StripePaymentStatus, SubscriptionPlan
 from billing.stripe_gateway import idempotency
-from billing.stripe_gateway.mapping import CardDetails, StripeSubscriptionState
+from billing.stripe_gateway.mapping import (
+    CardDetails,
+    PaymentIntentState,
+    StripeSubscriptionState,
+)
 from lib_database import Database
 from lib_web.problems import ProblemError
 
@@ -246,3 +251,130 @@ class StripeGateway:
                 return None
             raise _problem(error) from error
         return StripeSubscriptionState.of(canceled.to_dict())
+
+    # -- payment intents ------------------------------------------------------------------
+
+    async def create_payment_intent(
+        self,
+        *,
+        target_id: str,
+        amount_cents: int,
+        currency: str,
+        capture_method: str,
+        metadata: dict[str, str],
+        stripe_customer_id: str | None = None,
+        stripe_payment_method_id: str | None = None,
+        confirm: bool = False,
+    ) -> PaymentIntentState:
+        """Create a PaymentIntent (`target_id` names this payment, so a retry creates one
+        intent) and, with `confirm`, confirm it with its payment method. A declined card is
+        not an error here: the state says FAILED, with Stripe's decline code."""
+        key = await self._key("payment_intent.create", target_id)
+        params: dict[str, Any] = {
+            "amount": amount_cents,
+            "currency": currency,
+            "capture_method": capture_method,
+            "metadata": metadata,
+        }
+        if stripe_customer_id:
+            params["customer"] = stripe_customer_id
+        try:
+            created = await self._stripe.v1.payment_intents.create_async(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": key},
+            )
+        except stripe.StripeError as error:
+            raise _problem(error) from error
+        await idempotency.mark_completed(self._database, key, created.id)
+        state = PaymentIntentState.of(created.to_dict())
+        if stripe_payment_method_id is None:
+            return state
+        method = stripe_payment_method_id
+        if stripe_customer_id:
+            # Paid with a card saved on the customer (attaching a saved one changes nothing);
+            # a card the bank refuses may already be declined here.
+            try:
+                method = (
+                    await self.attach_payment_method(
+                        stripe_payment_method_id,
+                        stripe_customer_id=stripe_customer_id,
+                        request_id=f"{target_id}:card",
+                    )
+                ).stripe_payment_method_id
+            except PaymentDeclinedError as declined:
+                await self.cancel_payment_intent(created.id)
+                return replace(
+                    state,
+                    status=StripePaymentStatus.FAILED,
+                    failure_code=str(declined.extensions.get("decline_code") or "card_declined"),
+                    failure_message=declined.detail,
+                )
+        try:
+            updated = await self._stripe.v1.payment_intents.update_async(
+                created.id,
+                {"payment_method": method},
+            )
+        except stripe.StripeError as error:
+            raise _problem(error) from error
+        if confirm and updated.status == "requires_confirmation":
+            return await self.confirm_payment_intent(created.id)
+        return PaymentIntentState.of(updated.to_dict())
+
+    async def confirm_payment_intent(self, payment_intent_id: str) -> PaymentIntentState:
+        """Confirm with the intent's payment method; a decline comes back as a FAILED state."""
+        try:
+            confirmed = await self._stripe.v1.payment_intents.confirm_async(payment_intent_id)
+        except stripe.CardError as error:
+            state = await self.retrieve_payment_intent(payment_intent_id)
+            if state is None:
+                raise _problem(error) from error
+            if state.failure_code is None:  # a look-alike that keeps no last error
+                return replace(
+                    state,
+                    status=StripePaymentStatus.FAILED,
+                    failure_code=error.code or "card_declined",
+                    failure_message=error.user_message,
+                )
+            return state
+        except stripe.StripeError as error:
+            raise _problem(error) from error
+        return PaymentIntentState.of(confirmed.to_dict())
+
+    async def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentState | None:
+        try:
+            found = await self._stripe.v1.payment_intents.retrieve_async(payment_intent_id)
+        except stripe.StripeError as error:
+            if _is_missing(error):
+                return None
+            raise _problem(error) from error
+        return PaymentIntentState.of(found.to_dict())
+
+    async def capture_payment_intent(self, payment_intent_id: str) -> PaymentIntentState:
+        try:
+            captured = await self._stripe.v1.payment_intents.capture_async(payment_intent_id)
+        except stripe.CardError as error:
+            state = await self.retrieve_payment_intent(payment_intent_id)
+            if state is None:
+                raise _problem(error) from error
+            return state
+        except stripe.StripeError as error:
+            raise _problem(error) from error
+        return PaymentIntentState.of(captured.to_dict())
+
+    async def cancel_payment_intent(self, payment_intent_id: str) -> PaymentIntentState:
+        try:
+            canceled = await self._stripe.v1.payment_intents.cancel_async(payment_intent_id)
+        except stripe.StripeError as error:
+            raise _problem(error) from error
+        return PaymentIntentState.of(canceled.to_dict())
+
+    async def refund_payment_intent(self, payment_intent_id: str, *, target_id: str) -> None:
+        """Refund a captured payment in full (once per `target_id`)."""
+        key = await self._key("refund.create", target_id)
+        try:
+            refund = await self._stripe.v1.refunds.create_async(
+                {"payment_intent": payment_intent_id}, {"idempotency_key": key}
+            )
+        except stripe.StripeError as error:
+            raise _problem(error) from error
+        await idempotency.mark_completed(self._database, key, refund.id)

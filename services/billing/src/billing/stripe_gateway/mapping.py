@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from billing.models import SubscriptionStatus
+from billing.models import StripePaymentStatus, SubscriptionStatus
 
 # Stripe's subscription statuses onto seed 004's; `None`: the subscription is over.
 _STATUS: dict[str, SubscriptionStatus | None] = {
@@ -103,4 +103,45 @@ class CardDetails:
             card_last4=card.get("last4"),
             card_exp_month=int(month) if month is not None else None,
             card_exp_year=int(year) if year is not None else None,
+        )
+
+
+# Stripe's PaymentIntent statuses onto ours (a failed attempt is told by its last error).
+_INTENT_STATUS: dict[str, StripePaymentStatus] = {
+    "requires_payment_method": StripePaymentStatus.PENDING,
+    "requires_confirmation": StripePaymentStatus.PENDING,
+    "requires_action": StripePaymentStatus.PENDING,
+    "processing": StripePaymentStatus.PENDING,
+    "requires_capture": StripePaymentStatus.AUTHORIZED,
+    "succeeded": StripePaymentStatus.SUCCEEDED,
+    "canceled": StripePaymentStatus.CANCELED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentIntentState:
+    """What we keep of a Stripe PaymentIntent."""
+
+    payment_intent_id: str
+    status: StripePaymentStatus
+    amount_cents: int
+    currency: str
+    client_secret: str | None
+    failure_code: str | None
+    failure_message: str | None
+
+    @classmethod
+    def of(cls, intent: Mapping[str, Any]) -> PaymentIntentState:
+        error = intent.get("last_payment_error") or {}
+        status = _INTENT_STATUS.get(str(intent["status"]), StripePaymentStatus.PENDING)
+        if status is StripePaymentStatus.PENDING and error:
+            status = StripePaymentStatus.FAILED  # the attempt failed; a new one may follow
+        return cls(
+            payment_intent_id=str(intent["id"]),
+            status=status,
+            amount_cents=int(intent["amount"]),
+            currency=str(intent["currency"]),
+            client_secret=intent.get("client_secret"),
+            failure_code=error.get("decline_code") or error.get("code"),
+            failure_message=error.get("message"),
         )

@@ -103,18 +103,31 @@ class Billing:
         await wait_until(arrived, what=f"billing.subscription.updated revision {revision}")
         return next(u for u in self.updates_for(user_id) if u.revision == revision)
 
-    async def publish_identity_event(self, payload: UserRegistered | UserDeleted) -> None:
+    async def publish_identity_event(self, payload: UserRegistered | UserDeleted) -> Envelope:
         """What identity does: the event goes to identity's outbox; its relay publishes it."""
         async with UnitOfWork(self.identity_database, source="identity") as uow:
-            uow.emit(payload, subject=payload.user_id)
+            envelope = uow.emit(payload, subject=payload.user_id)
             await uow.commit()
+        return envelope
+
+    async def wait_until_handled(self, envelope: Envelope, consumer: str) -> None:
+        async def handled() -> bool:
+            found = await self.scalar(
+                "SELECT count(*) FROM inbox WHERE consumer = :c AND event_id = :e",
+                c=consumer,
+                e=envelope.id,
+            )
+            return bool(found == 1)
+
+        await wait_until(handled, what=f"{envelope.type} handled by {consumer}")
 
     async def publish_booking_event(
         self, payload: BookingStatusChanged | ExtensionApproved
-    ) -> None:
+    ) -> Envelope:
         async with UnitOfWork(self.booking_database, source="booking") as uow:
-            uow.emit(payload, subject=payload.booking_id)
+            envelope = uow.emit(payload, subject=payload.booking_id)
             await uow.commit()
+        return envelope
 
     async def wait_for_payment_event(
         self, *, booking_id: str | None = None, extension_id: str | None = None

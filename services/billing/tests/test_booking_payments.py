@@ -176,8 +176,8 @@ async def test_an_approved_extension_is_charged_once(billing: Billing) -> None:
         currency="eur",
         approved_at=datetime.now(UTC),
     )
-    await billing.publish_booking_event(approved)
-    await billing.publish_booking_event(approved)  # approved twice (a retried publish)
+    first = await billing.publish_booking_event(approved)
+    second = await billing.publish_booking_event(approved)  # approved twice (a retried publish)
     charged = await billing.wait_for_payment_event(extension_id=extension_id)
     assert isinstance(charged, PaymentSucceeded)
     assert (charged.extension_id, charged.booking_id, charged.amount_cents) == (
@@ -188,13 +188,8 @@ async def test_an_approved_extension_is_charged_once(billing: Billing) -> None:
     intent = await billing.stripe.v1.payment_intents.retrieve_async(charged.payment_intent_id)
     assert (intent.status, intent.amount) == ("succeeded", 4500)
 
-    async def both_applied() -> bool:
-        applied = await billing.scalar(
-            "SELECT count(*) FROM inbox WHERE consumer = 'billing.bookings'"
-        )
-        return bool(applied >= 2)
-
-    await wait_until(both_applied, what="both approvals handled")
+    await billing.wait_until_handled(first, "billing.bookings")
+    await billing.wait_until_handled(second, "billing.bookings")
     assert (
         await billing.scalar(
             "SELECT count(*) FROM stripe_payments WHERE extension_id = :e", e=extension_id

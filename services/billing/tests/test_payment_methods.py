@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-import stripe
-
 from .conftest import Billing
-from .helpers import bearer, wait_until
+from .helpers import bearer
 
 
 async def test_attach_list_default_and_detach(billing: Billing) -> None:
@@ -86,35 +83,3 @@ async def test_another_users_payment_method_is_404(billing: Billing) -> None:
     theirs = (await billing.http.get("/api/v1/subscription", headers=as_intruder)).json()
     ours = (await billing.http.get("/api/v1/subscription", headers=bearer(owner))).json()
     assert theirs["id"] != ours["id"]
-
-
-async def test_user_deleted_erases_billing_data_and_the_stripe_customer(billing: Billing) -> None:
-    from datetime import UTC, datetime
-
-    from lib_contracts.identity import UserDeleted
-
-    user_id = await billing.register_user()
-    await billing.http.post(
-        "/api/v1/payment-methods", json={"paymentMethodId": "pm_card_visa"}, headers=bearer(user_id)
-    )
-    stripe_customer_id = await billing.scalar(
-        "SELECT stripe_customer_id FROM customers WHERE user_id = :u", u=user_id
-    )
-    await billing.publish_identity_event(UserDeleted(user_id=user_id, deleted_at=datetime.now(UTC)))
-
-    async def erased() -> bool:
-        left = await billing.scalar(
-            "SELECT (SELECT count(*) FROM customers WHERE user_id = :u) "
-            "+ (SELECT count(*) FROM subscriptions WHERE user_id = :u) "
-            "+ (SELECT count(*) FROM payment_methods WHERE user_id = :u)",
-            u=user_id,
-        )
-        return bool(left == 0)
-
-    await wait_until(erased, what="the user's billing data erased")
-    with pytest.raises(stripe.InvalidRequestError) as missing:
-        await billing.stripe.v1.customers.retrieve_async(stripe_customer_id)
-    assert missing.value.http_status == 404
-    assert (
-        await billing.http.get("/api/v1/subscription", headers=bearer(user_id))
-    ).status_code == 404

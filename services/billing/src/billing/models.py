@@ -159,6 +159,9 @@ class Customer(BillingModel, table=True):
     name: str | None = None
     created_at: datetime = _created_at()
     updated_at: datetime = _created_at()
+    # Set when identity deleted the user: the row stays, emptied, as a tombstone, so a late
+    # identity.user.registered cannot bring the user's billing back.
+    deleted_at: datetime | None = _ts()
 
 
 class SubscriptionPlan(BillingModel, table=True):

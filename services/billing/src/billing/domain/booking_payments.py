@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import text
 from sqlmodel import col, select
 
 from billing.models import Customer, PaymentMethod, StripePayment, StripePaymentStatus, utc_now
@@ -133,6 +134,14 @@ async def _latest_for(
     return payment
 
 
+async def _serialize(uow: UnitOfWork, target: str) -> None:
+    """One payment decision per booking or extension at a time (until this transaction
+    ends), so two deliveries arriving together cannot both create a payment."""
+    await uow.session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:target, 0))"), {"target": target}
+    )
+
+
 async def _attempts(uow: UnitOfWork, booking_id: str) -> int:
     rows = await uow.session.execute(
         select(col(StripePayment.id)).where(
@@ -159,6 +168,9 @@ async def authorize(
     if (booking_id is None) == (extension_id is None):
         raise PaymentTargetError()
     async with uow:
+        await _serialize(
+            uow, f"extension:{extension_id}" if extension_id else f"booking:{booking_id}"
+        )
         existing = await _latest_for(uow, booking_id=booking_id, extension_id=extension_id)
         if existing is not None and (
             existing.status in _OPEN or existing.status == StripePaymentStatus.SUCCEEDED
@@ -283,6 +295,7 @@ async def charge_extension(
 ) -> None:
     """An approved extension is charged (inside the consumer's unit of work): its held
     payment is captured, or the user's default card is charged now."""
+    await _serialize(uow, f"extension:{extension_id}")
     payment = await _latest_for(uow, extension_id=extension_id)
     if payment is not None and payment.stripe_payment_intent_id is not None:
         if payment.status in _OPEN:
@@ -292,6 +305,8 @@ async def charge_extension(
             if state is not None:
                 _apply(uow, payment, state)
         return  # charged (or failed) before: once per extension
+    if payment is not None:
+        return  # failed without reaching Stripe (no card): once per extension
     payment = StripePayment(  # one target per payment: the extension (it names its booking)
         user_id=user_id,
         extension_id=extension_id,

@@ -5,17 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import stripe
+import structlog
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 
 from billing.domain import accounts, booking_payments, stripe_events, subscriptions
 from billing.models import Customer, new_id, utc_now
-from billing.stripe_gateway import StripeGateway
+from billing.stripe_gateway import StripeGateway, StripeRequestError
 from lib_contracts.billing import StripeEventProcessingRequested
 from lib_contracts.booking import BookingStatusChanged, ExtensionApproved
 from lib_contracts.identity import UserDeleted, UserRegistered
 from lib_database import UnitOfWork
 from lib_messaging.envelope import Envelope
+
+log = structlog.get_logger(__name__)
 
 
 class BillingHandlers:
@@ -45,14 +48,19 @@ class BillingHandlers:
             )
         ).first()
         if created is None:
-            return  # registered before
+            return  # registered before, or deleted already (a tombstone)
         customer: Customer = (
             await uow.session.execute(
                 select(Customer).where(col(Customer.user_id) == payload.user_id)
             )
         ).scalar_one()
         await subscriptions.start_free_plan(uow, customer)
-        await accounts.ensure_stripe_customer(uow, self._gateway(uow), customer)
+        try:
+            await accounts.ensure_stripe_customer(uow, self._gateway(uow), customer)
+        except StripeRequestError as error:
+            # The free plan does not wait for Stripe: the customer is created at first need
+            # (a card, a paid plan), under the same idempotency key.
+            log.warning("stripe.customer_deferred", user_id=payload.user_id, error=str(error))
 
     async def on_user_deleted(
         self, payload: UserDeleted, envelope: Envelope, uow: UnitOfWork

@@ -3,12 +3,17 @@ period end, cancel, over localstripe, its webhooks and the real broker."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from billing.domain import subscriptions
+from billing.jobs import period_end_changes
 
 from .conftest import Billing
 from .helpers import bearer, wait_until
+
+
+async def _run_period_end_job(billing: Billing, now: datetime) -> int:
+    """One tick of the worker's period-end job, as the scheduler runs it, at `now`."""
+    return await period_end_changes(lambda: billing.stripe, clock=lambda: now)(billing.uow)
 
 
 async def test_plans_are_listed_in_pages(billing: Billing) -> None:
@@ -111,20 +116,12 @@ async def test_lifecycle_subscribe_upgrade_downgrade_at_period_end_cancel(
     period_end = pending.current_period_end
     assert period_end is not None
 
-    before_end = await subscriptions.apply_period_end_changes(
-        billing.uow(), billing.gateway(), now=period_end - timedelta(seconds=1)
-    )
+    before_end = await _run_period_end_job(billing, period_end - timedelta(seconds=1))
     assert before_end == 0
     at_end = period_end + timedelta(seconds=1)
-    assert (
-        await subscriptions.apply_period_end_changes(billing.uow(), billing.gateway(), now=at_end)
-        == 1
-    )
+    assert await _run_period_end_job(billing, at_end) == 1
     # Run twice (another replica, a retry): nothing more happens.
-    assert (
-        await subscriptions.apply_period_end_changes(billing.uow(), billing.gateway(), now=at_end)
-        == 0
-    )
+    assert await _run_period_end_job(billing, at_end) == 0
     downgraded = await billing.wait_for_revision(user_id, 5)
     assert (downgraded.tier, downgraded.downgrade_to) == ("STANDARD", None)
     at_stripe = await billing.stripe.v1.subscriptions.retrieve_async(stripe_subscription_id)
@@ -139,10 +136,7 @@ async def test_lifecycle_subscribe_upgrade_downgrade_at_period_end_cancel(
     assert (await billing.wait_for_revision(user_id, 7)).cancel_at_period_end is False
     await billing.http.post("/api/v1/subscription/cancel", headers=auth)
     await billing.wait_for_revision(user_id, 8)
-    assert (
-        await subscriptions.apply_period_end_changes(billing.uow(), billing.gateway(), now=at_end)
-        == 1
-    )
+    assert await _run_period_end_job(billing, at_end) == 1
     ended = await billing.wait_for_revision(user_id, 9)
     assert (ended.tier, ended.plan_id, ended.cancel_at_period_end) == ("FREE", "plan_free", False)
     at_stripe = await billing.stripe.v1.subscriptions.retrieve_async(stripe_subscription_id)

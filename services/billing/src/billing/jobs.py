@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 import stripe
 
@@ -13,13 +14,16 @@ from billing.stripe_gateway.client import worker_stripe_client
 from lib_runtime.scheduling import JobRun, ScheduledJob, UnitOfWorkFactory
 
 
-def period_end_changes(stripe_client: Callable[[], stripe.StripeClient]) -> JobRun:
+def period_end_changes(
+    stripe_client: Callable[[], stripe.StripeClient],
+    clock: Callable[[], datetime] = utc_now,
+) -> JobRun:
     """Cancellations and downgrades that fall due at the end of a paid period."""
 
     async def run(uow_factory: UnitOfWorkFactory) -> int:
         uow = uow_factory()
         gateway = StripeGateway(stripe_client(), uow.database)
-        return await subscriptions.apply_period_end_changes(uow, gateway, now=utc_now())
+        return await subscriptions.apply_period_end_changes(uow, gateway, now=clock())
 
     return run
 

@@ -95,6 +95,23 @@ async def attach(
         card = await stripe.attach_payment_method(
             stripe_payment_method_id, stripe_customer_id=stripe_customer_id, request_id=request_id
         )
+        known: PaymentMethod | None = (
+            await uow.session.execute(
+                select(PaymentMethod).where(
+                    col(PaymentMethod.stripe_payment_method_id) == card.stripe_payment_method_id
+                )
+            )
+        ).scalar_one_or_none()
+        if known is not None:  # attached before (Stripe answers an attach again with it)
+            if known.user_id != user_id:
+                raise PaymentMethodNotFoundError()
+            if make_default and not known.is_default:
+                await _make_default(uow, known)
+                await stripe.set_default_payment_method(
+                    stripe_customer_id, card.stripe_payment_method_id
+                )
+            await uow.commit()
+            return known
         has_default = (
             await uow.session.execute(
                 select(col(PaymentMethod.id)).where(

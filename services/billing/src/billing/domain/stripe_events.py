@@ -87,14 +87,26 @@ async def process(
     ).scalar_one_or_none()
     if event is None or event.processed_at is not None:
         return
+    # A failure rolls back with the consumer's transaction and is retried from the queue
+    # (its error travels in the message's headers, up to the dead-letter queue).
+    await _apply(uow, stripe, event, now=now)
     event.attempts += 1
+    event.processed_at = utc_now()
+    uow.session.add(event)
+
+
+async def _apply(
+    uow: UnitOfWork, stripe: StripeGateway, event: StripeEvent, *, now: datetime
+) -> None:
     if event.type in SUBSCRIPTION_EVENTS and event.object_id is not None:
-        await subscriptions.sync_from_stripe(uow, stripe, event.object_id, now=now)
+        await subscriptions.sync_from_stripe(
+            uow, stripe, event.object_id, now=now, event_created_at=event.stripe_created_at
+        )
     elif event.type.startswith("payment_intent.") and event.object_id is not None:
         await booking_payments.sync_intent(uow, stripe, event.object_id)
     elif event.type == "invoice.payment_succeeded":
         subscription_id = json.loads(event.payload)["data"]["object"].get("subscription")
         if subscription_id:  # a renewal: the subscription has a new period
-            await subscriptions.sync_from_stripe(uow, stripe, str(subscription_id), now=now)
-    event.processed_at = utc_now()
-    uow.session.add(event)
+            await subscriptions.sync_from_stripe(
+                uow, stripe, str(subscription_id), now=now, event_created_at=event.stripe_created_at
+            )

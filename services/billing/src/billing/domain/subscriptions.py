@@ -325,11 +325,17 @@ async def resume(uow: UnitOfWork, stripe: StripeGateway, user_id: str) -> Subscr
 
 
 async def sync_from_stripe(
-    uow: UnitOfWork, stripe: StripeGateway, stripe_subscription_id: str, *, now: datetime
+    uow: UnitOfWork,
+    stripe: StripeGateway,
+    stripe_subscription_id: str,
+    *,
+    now: datetime,
+    event_created_at: datetime | None = None,
 ) -> bool:
     """Apply Stripe's current state of a subscription to ours (called for each of its webhook
     events). The state is fetched again rather than read from the event, so an old or
-    replayed event can never roll the subscription back. True if anything changed."""
+    replayed event can never roll the subscription back; an event older than one applied
+    before is skipped without asking Stripe. True if anything changed."""
     subscription: Subscription | None = (
         await uow.session.execute(
             select(Subscription)
@@ -339,6 +345,12 @@ async def sync_from_stripe(
     ).scalar_one_or_none()
     if subscription is None:  # not (or no longer) the user's current subscription
         return False
+    if event_created_at is not None:
+        seen = subscription.stripe_event_created_at
+        if seen is not None and event_created_at < seen:
+            return False
+        subscription.stripe_event_created_at = event_created_at
+        uow.session.add(subscription)
     before = _fingerprint(subscription)
     state = await stripe.retrieve_subscription(stripe_subscription_id)
     if state is None or state.is_over:

@@ -221,3 +221,41 @@ async def test_an_extension_charged_to_a_failing_card_gives_a_failed_payment(
     )
     failed = await billing.wait_for_payment_event(extension_id=extension_id)
     assert isinstance(failed, PaymentFailed) and failed.failure_code
+
+
+async def test_the_client_confirms_with_the_client_secret_then_completion_captures(
+    billing: Billing,
+) -> None:
+    user_id = await billing.register_user()
+    booking_id = new_user_id()
+    created = await _authorize(
+        billing, userId=user_id, bookingId=booking_id, amountCents=12000, currency="eur"
+    )
+    assert created.status_code == 200, created.text
+    body = created.json()
+    assert body["status"] == "PENDING" and body["clientSecret"]
+    # What Stripe.js does in the customer's browser with the client secret.
+    await billing.stripe.v1.payment_intents.update_async(
+        body["paymentIntentId"], {"payment_method": "pm_card_visa"}
+    )
+    await billing.stripe.v1.payment_intents.confirm_async(body["paymentIntentId"])
+
+    await billing.publish_booking_event(_status_changed(user_id, booking_id, "COMPLETED"))
+    paid = await billing.wait_for_payment_event(booking_id=booking_id)
+    assert isinstance(paid, PaymentSucceeded) and paid.amount_cents == 12000
+    intent = await billing.stripe.v1.payment_intents.retrieve_async(body["paymentIntentId"])
+    assert intent.status == "succeeded"
+
+
+async def test_completion_without_an_authorised_payment_is_a_failed_payment(
+    billing: Billing,
+) -> None:
+    user_id = await billing.register_user()
+    booking_id = new_user_id()
+    await _authorize(
+        billing, userId=user_id, bookingId=booking_id, amountCents=12000, currency="eur"
+    )
+    await billing.publish_booking_event(_status_changed(user_id, booking_id, "COMPLETED"))
+    failed = await billing.wait_for_payment_event(booking_id=booking_id)
+    assert isinstance(failed, PaymentFailed)
+    assert failed.failure_code == "payment_not_authorized"

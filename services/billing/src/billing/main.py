@@ -3,6 +3,7 @@
 import contextlib
 from collections.abc import AsyncIterator
 
+import stripe
 from fastapi import FastAPI
 
 from billing.api import ROUTERS
@@ -23,7 +24,8 @@ def create_app(settings: BillingSettings) -> FastAPI:
         audience=settings.jwt_audience,
     )
     app.state.jwt_verifier = verifier
-    app.state.stripe_client = make_stripe_client(settings)
+    stripe_http = stripe.HTTPXClient(timeout=settings.stripe_timeout_s)
+    app.state.stripe_client = make_stripe_client(settings, stripe_http)
     platform_lifespan = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
@@ -33,6 +35,7 @@ def create_app(settings: BillingSettings) -> FastAPI:
                 yield
             finally:
                 await app.state.jwt_verifier.aclose()
+                await stripe_http.close_async()  # type: ignore[no-untyped-call]
 
     app.router.lifespan_context = lifespan
     return app

@@ -250,3 +250,35 @@ async def test_a_declined_first_payment_changes_nothing_and_a_new_card_succeeds(
         {"customer": customer, "status": "all"}
     )
     assert sorted(s.status for s in listed.data) == ["active", "canceled"]
+
+
+async def test_choosing_a_cheaper_plan_while_cancelling_keeps_paying_on_it(
+    billing: Billing,
+) -> None:
+    user_id = await billing.register_user()
+    auth = bearer(user_id)
+    await billing.http.post(
+        "/api/v1/payment-methods", json={"paymentMethodId": "pm_card_visa"}, headers=auth
+    )
+    await billing.http.post("/api/v1/subscription", json={"planId": "plan_premium"}, headers=auth)
+    cancelling = await billing.http.post("/api/v1/subscription/cancel", headers=auth)
+    assert cancelling.json()["cancelAtPeriodEnd"] is True
+    cheaper = await billing.http.post(
+        "/api/v1/subscription", json={"planId": "plan_basic"}, headers=auth
+    )
+    body = cheaper.json()
+    assert (body["tier"], body["downgradeTo"], body["cancelAtPeriodEnd"]) == (
+        "PREMIUM",
+        "BASIC",
+        False,
+    )
+    assert body["revision"] == 4
+    again = await billing.http.post(
+        "/api/v1/subscription", json={"planId": "plan_basic"}, headers=auth
+    )
+    assert again.json()["revision"] == 4  # nothing changed, nothing announced
+    stripe_subscription_id = await billing.scalar(
+        "SELECT stripe_subscription_id FROM subscriptions WHERE user_id = :u", u=user_id
+    )
+    at_stripe = await billing.stripe.v1.subscriptions.retrieve_async(stripe_subscription_id)
+    assert at_stripe.cancel_at_period_end is False

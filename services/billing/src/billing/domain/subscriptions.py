@@ -237,9 +237,17 @@ async def change_plan(
             _take_stripe_state(subscription, state, target)
             subscription.downgrade_to = None
             _announce(uow, subscription, target)
-        elif subscription.downgrade_to != target.tier:
+        else:
+            before = _fingerprint(subscription)
+            if subscription.cancel_at_period_end and target.stripe_price_id is not None:
+                # Choosing a cheaper paid plan while cancelling: keep paying, on that plan.
+                state = await stripe.update_subscription(
+                    subscription.stripe_subscription_id, cancel_at_period_end=False
+                )
+                subscription.cancel_at_period_end = state.cancel_at_period_end
             subscription.downgrade_to = target.tier
-            _announce(uow, subscription, current)
+            if _fingerprint(subscription) != before:
+                _announce(uow, subscription, current)
         await uow.commit()
         plan = await _plan(uow, subscription.plan_id)
         assert plan is not None

@@ -266,3 +266,11 @@ async def billing(
             await database.dispose()
             await identity_database.dispose()
             await booking_database.dispose()
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -144,11 +144,16 @@ class StripeGateway:
         if plan.stripe_price_id is None:
             raise ValueError(f"plan {plan.id} is not sold through Stripe")
         product_id = f"prod_{plan.id}"
+        product_key = await self._key("product.create", plan.id)
         try:
-            await self._stripe.v1.products.create_async({"id": product_id, "name": plan.name})
+            await self._stripe.v1.products.create_async(
+                {"id": product_id, "name": plan.name}, {"idempotency_key": product_key}
+            )
         except stripe.StripeError as error:
             if not _already_exists(error):
                 raise _problem(error) from error
+        await idempotency.mark_completed(self._database, product_key, product_id)
+        plan_key = await self._key("plan.create", plan.id)
         try:
             await self._stripe.v1.plans.create_async(
                 {
@@ -158,11 +163,13 @@ class StripeGateway:
                     "interval": plan.billing_interval,
                     "product": product_id,
                     "nickname": plan.name,
-                }
+                },
+                {"idempotency_key": plan_key},
             )
         except stripe.StripeError as error:
             if not _already_exists(error):
                 raise _problem(error) from error
+        await idempotency.mark_completed(self._database, plan_key, plan.stripe_price_id)
 
     async def create_subscription(
         self,

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from lib_testing.servers import in_ci, localstripe_binary
+
 SERVICES = ["identity", "billing", "market_data", "booking", "content"]
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,6 +90,8 @@ def test_procfile_stack_comes_up_ready_and_stops_on_interrupt(
         ), output[-3000:]
     assert output.count("Application shutdown complete") == len(SERVICES), output[-3000:]
     expected_webhook = f"webhooks to http://127.0.0.1:{ports['billing']}/api/v1/webhooks/stripe"
+    if localstripe_binary() is None and not in_ci():
+        expected_webhook = "localstripe is not installed"  # the stack runs without it
     assert any(
         line.startswith("localstripe") or " localstripe" in line
         for line in lines

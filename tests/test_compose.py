@@ -287,18 +287,31 @@ def parse_procfile(text: str) -> dict[str, str]:
     return entries
 
 
+# Development stand-ins `make dev` runs beside the services (localstripe: a fake Stripe API).
+DEV_TOOLS = {"localstripe": ["python3", "scripts/dev_localstripe.py"]}
+
+
 def check_procfile(entries: dict[str, str]) -> list[str]:
     problems = []
     expected = {f"{s}-{kind}": s for s in SERVICES for kind in ("api", "worker")}
-    if len(entries) != len(expected):
-        problems.append(f"Procfile has {len(entries)} entries, expected {len(expected)}")
+    if len(entries) != len(expected) + len(DEV_TOOLS):
+        problems.append(
+            f"Procfile has {len(entries)} entries, expected {len(expected) + len(DEV_TOOLS)}"
+        )
+    for name, command in DEV_TOOLS.items():
+        if argv(entries.get(name)) != command:
+            problems.append(f"Procfile {name}: {entries.get(name)}, expected {command}")
     for name, service in expected.items():
         command = argv(entries.get(name))
         if command != ["uv", "run", "--frozen", name]:
             problems.append(f"Procfile {name}: {command}, expected uv run --frozen {name}")
         elif name not in console_scripts(service):
             problems.append(f"Procfile {name} is not a console script of {service}")
-    problems += [f"Procfile runs unknown process {n}" for n in entries if n not in expected]
+    problems += [
+        f"Procfile runs unknown process {n}"
+        for n in entries
+        if n not in expected and n not in DEV_TOOLS
+    ]
     return problems
 
 

@@ -1,5 +1,5 @@
-"""`make dev`'s stack for real: the Procfile's ten processes start under honcho, all five APIs
-answer ready, and an interrupt stops every process cleanly."""
+"""`make dev`'s stack for real: the Procfile's processes (ten services and localstripe) start
+under honcho, all five APIs answer ready, and an interrupt stops every process cleanly."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from lib_testing.servers import in_ci, localstripe_binary
 
 SERVICES = ["identity", "billing", "market_data", "booking", "content"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,6 +59,8 @@ def test_procfile_stack_comes_up_ready_and_stops_on_interrupt(
                 prefix + "WORKER_METRICS_PORT": str(free_port()),
             }
         )
+    # make dev's localstripe, on a port of its own, with billing's webhook registered.
+    env["BILLING_STRIPE_API_BASE"] = f"http://127.0.0.1:{free_port()}"
     stack = subprocess.Popen(
         [sys.executable, "-m", "honcho", "start", "-f", "deploy/Procfile.dev", "-d", str(ROOT)],
         cwd=ROOT,
@@ -85,3 +89,11 @@ def test_procfile_stack_comes_up_ready_and_stops_on_interrupt(
             if "worker.stopped" in line
         ), output[-3000:]
     assert output.count("Application shutdown complete") == len(SERVICES), output[-3000:]
+    expected_webhook = f"webhooks to http://127.0.0.1:{ports['billing']}/api/v1/webhooks/stripe"
+    if localstripe_binary() is None and not in_ci():
+        expected_webhook = "localstripe is not installed"  # the stack runs without it
+    assert any(
+        line.startswith("localstripe") or " localstripe" in line
+        for line in lines
+        if expected_webhook in line
+    ), output[-3000:]

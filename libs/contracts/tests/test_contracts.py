@@ -106,6 +106,11 @@ EXAMPLES: dict[str, EventPayload] = {
         failure_message="Your card was declined.",
         failed_at=T0,
     ),
+    "billing.stripe_event.processing_requested": c.StripeEventProcessingRequested(
+        stripe_event_row_id="se_1",
+        stripe_event_id="evt_1",
+        stripe_event_type="customer.subscription.updated",
+    ),
     "booking.booking.status_changed": c.BookingStatusChanged(
         booking_id="bkg_1",
         user_id="usr_1",
@@ -172,6 +177,7 @@ NAMED_EVENTS = {
     "identity.trial.expired",
     "identity.trial.cancelled",
     "identity.referral.completed",
+    "billing.stripe_event.processing_requested",
 }
 
 CASES = sorted(EXAMPLES.items())

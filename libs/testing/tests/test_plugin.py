@@ -58,3 +58,46 @@ async def test_tcp_proxy_forwards_and_cuts() -> None:
     finally:
         await proxy.stop()
         server.close()
+
+
+def test_missing_localstripe_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setattr(servers, "localstripe_binary", lambda: None)
+    with (
+        pytest.raises(pytest.fail.Exception, match="uv tool install"),
+        servers.localstripe_server(),
+    ):
+        pass
+
+
+def test_missing_localstripe_skips_outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(servers, "localstripe_binary", lambda: None)
+    with (
+        pytest.raises(pytest.skip.Exception, match="localstripe is not installed"),
+        servers.localstripe_server(),
+    ):
+        pass
+
+
+def test_stripe_api_is_flushed_between_tests(stripe_api: servers.LocalStripe) -> None:
+    import json
+    import urllib.request
+
+    def customers() -> list[object]:
+        request = urllib.request.Request(
+            f"{stripe_api.url}/v1/customers", headers={"Authorization": "Bearer sk_test_x"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return list(json.load(response)["data"])
+
+    created = urllib.request.Request(
+        f"{stripe_api.url}/v1/customers",
+        data=b"email=a%40example.com",
+        headers={"Authorization": "Bearer sk_test_x"},
+        method="POST",
+    )
+    urllib.request.urlopen(created, timeout=10).read()
+    assert len(customers()) == 1
+    stripe_api.flush()
+    assert customers() == []

@@ -7,6 +7,7 @@ One module per producing context; each contract is `@event_contract(type, versio
 from .billing import (
     PaymentFailed,
     PaymentSucceeded,
+    StripeEventProcessingRequested,
     SubscriptionStatus,
     SubscriptionUpdated,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "PaymentStatus",
     "PaymentSucceeded",
     "ReferralCompleted",
+    "StripeEventProcessingRequested",
     "SubscriptionStatus",
     "SubscriptionTier",
     "SubscriptionUpdated",

@@ -90,3 +90,14 @@ class PaymentFailed(_BookingPayment):
     failure_code: str = Field(min_length=1)
     failure_message: str | None = None
     failed_at: UtcDatetime
+
+
+@event_contract("billing.stripe_event.processing_requested", 1)
+class StripeEventProcessingRequested(EventPayload):
+    """Billing's own command (one consumer: the billing worker): a Stripe webhook event was
+    stored in the webhook inbox (`stripe_events`) and is to be applied from the queue, so the
+    webhook endpoint answers fast and the bus's retries and dead-letter queue cover it."""
+
+    stripe_event_row_id: Id
+    stripe_event_id: Id
+    stripe_event_type: str = Field(min_length=1)

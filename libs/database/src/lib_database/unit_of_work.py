@@ -48,6 +48,12 @@ class UnitOfWork:
         self._session: AsyncSession | None = None
 
     @property
+    def database(self) -> Database:
+        """The database this unit of work runs on (for work that must commit on its own, e.g.
+        an idempotency key stored before an external call)."""
+        return self._database
+
+    @property
     def connection(self) -> AsyncConnection:
         """The transaction's connection, for Core statements on hot paths."""
         if self._connection is None:

@@ -6,6 +6,8 @@ Fixtures:
 - `bus_namespace`: an exchange name and a queue prefix no other session uses.
 - `service_settings`: builds a service's settings pointed at both.
 - `migrate_service`: runs a service's Alembic migrations once per session.
+- `localstripe`: a localstripe server for the session; `stripe_api`: the same, flushed (no
+  Stripe objects left) before the test.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import pytest
 from lib_database.migrations import upgrade
 from lib_database.provision import database_url, drop_database, provision
 from lib_settings import ServiceSettings, dev_password
-from lib_testing.servers import postgres_server, rabbitmq_server
+from lib_testing.servers import LocalStripe, localstripe_server, postgres_server, rabbitmq_server
 
 S = TypeVar("S", bound=ServiceSettings)
 
@@ -81,6 +83,19 @@ def postgres_admin_url() -> Iterator[str]:
 def amqp_url() -> Iterator[str]:
     with rabbitmq_server() as server:
         yield server.url
+
+
+@pytest.fixture(scope="session")
+def localstripe() -> Iterator[LocalStripe]:
+    with localstripe_server() as server:
+        yield server
+
+
+@pytest.fixture
+def stripe_api(localstripe: LocalStripe) -> LocalStripe:
+    """localstripe with no objects left from an earlier test."""
+    localstripe.flush()
+    return localstripe
 
 
 @pytest.fixture(scope="session")

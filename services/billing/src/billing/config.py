@@ -1,10 +1,16 @@
 """Settings of the billing service: every variable is read with the `BILLING_` prefix."""
 
+from __future__ import annotations
+
 from typing import ClassVar
 
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from lib_settings import ServiceSettings
+from lib_settings import ServiceSettings, dev_secret
+
+LOCALSTRIPE_URL = "http://127.0.0.1:8420"
+DEV_WEBHOOK_SECRET = "whsec_billing_dev"
 
 
 class BillingSettings(ServiceSettings):
@@ -12,3 +18,44 @@ class BillingSettings(ServiceSettings):
 
     service_name: ClassVar[str] = "billing"
     http_port_default: ClassVar[int] = 8002
+
+    stripe_api_key: SecretStr = dev_secret(
+        "sk_test_localstripe", description="Stripe secret API key (`sk_...`)"
+    )
+    stripe_api_base: str = Field(
+        default=LOCALSTRIPE_URL,
+        description="base URL of the Stripe API (`https://api.stripe.com`; localstripe in "
+        "development and tests)",
+    )
+    stripe_webhook_secrets: SecretStr = dev_secret(
+        DEV_WEBHOOK_SECRET,
+        description="comma-separated webhook signing secrets (`whsec_...`); a delivery signed "
+        "with any of them is accepted, so a secret can be rotated without downtime",
+    )
+    stripe_webhook_tolerance_s: int = Field(
+        default=300,
+        gt=0,
+        le=3_600,
+        description="webhook signatures older than this many seconds are refused (replays)",
+    )
+    stripe_timeout_s: float = Field(
+        default=10.0, gt=0, description="timeout of one Stripe API request, in seconds"
+    )
+    stripe_max_network_retries: int = Field(
+        default=2, ge=0, le=10, description="retries of a Stripe request after a network error"
+    )
+
+    jwt_issuer: str = Field(
+        default="identity", description="`iss` of identity's access tokens (verified locally)"
+    )
+    jwt_audience: str = Field(default="platform", description="`aud` of identity's access tokens")
+
+    @model_validator(mode="after")
+    def _stripe_base_is_https_in_production(self) -> BillingSettings:
+        if self.environment == "production" and not self.stripe_api_base.startswith("https://"):
+            raise ValueError("BILLING_STRIPE_API_BASE must be an https URL in production")
+        return self
+
+    def webhook_secrets(self) -> list[str]:
+        secrets = self.stripe_webhook_secrets.get_secret_value().split(",")
+        return [secret.strip() for secret in secrets if secret.strip()]

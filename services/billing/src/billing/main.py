@@ -1,16 +1,44 @@
 """The billing HTTP service: `create_app(settings)` and the `billing-api` command."""
 
+import contextlib
+from collections.abc import AsyncIterator
+
+import stripe
 from fastapi import FastAPI
 
 from billing.api import ROUTERS
 from billing.config import BillingSettings
 from billing.events import SUBSCRIPTIONS
+from billing.stripe_gateway import make_stripe_client
+from lib_auth import JwtVerifier
 from lib_runtime.app import create_platform_app
 from lib_web import run_service
 
 
 def create_app(settings: BillingSettings) -> FastAPI:
-    return create_platform_app(settings, routers=ROUTERS, subscriptions=SUBSCRIPTIONS)
+    app = create_platform_app(settings, routers=ROUTERS, subscriptions=SUBSCRIPTIONS)
+    # Access tokens are verified locally against identity's JWKS (cached), never per call.
+    verifier = JwtVerifier(
+        f"{settings.identity_url.rstrip('/')}/.well-known/jwks.json",
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )
+    app.state.jwt_verifier = verifier
+    stripe_http = stripe.HTTPXClient(timeout=settings.stripe_timeout_s)
+    app.state.stripe_client = make_stripe_client(settings, stripe_http)
+    platform_lifespan = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with platform_lifespan(app):
+            try:
+                yield
+            finally:
+                await app.state.jwt_verifier.aclose()
+                await stripe_http.close_async()  # type: ignore[no-untyped-call]
+
+    app.router.lifespan_context = lifespan
+    return app
 
 
 def run() -> None:

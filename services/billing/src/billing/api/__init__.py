@@ -2,4 +2,12 @@
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from billing.api import internal_payments, payment_methods, plans, subscription, webhooks
+
+ROUTERS: list[APIRouter] = [
+    plans.router,
+    subscription.router,
+    payment_methods.router,
+    webhooks.router,
+    internal_payments.router,
+]

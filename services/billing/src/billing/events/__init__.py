@@ -1,5 +1,44 @@
-"""Events the billing service consumes: one subscription (queue) per handler group."""
+"""Events the billing service consumes: one subscription (queue) per handler group.
 
+Handlers that call Stripe get the SDK client from `stripe_client` (the worker's, built from its
+settings when first used) and the database of their unit of work for the idempotency keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import stripe
+
+from billing.events.handlers import BillingHandlers
+from billing.stripe_gateway.client import worker_stripe_client
+from lib_contracts.billing import StripeEventProcessingRequested
+from lib_contracts.booking import BookingStatusChanged, ExtensionApproved
+from lib_contracts.identity import UserDeleted, UserRegistered
 from lib_messaging.consumer import Subscription
 
-SUBSCRIPTIONS: list[Subscription] = []
+
+def build_subscriptions(stripe_client: Callable[[], stripe.StripeClient]) -> list[Subscription]:
+    handlers = BillingHandlers(stripe_client)
+    return [
+        Subscription.of(
+            "users",
+            {
+                UserRegistered: handlers.on_user_registered,
+                UserDeleted: handlers.on_user_deleted,
+            },
+        ),
+        Subscription.of(
+            "stripe-events", {StripeEventProcessingRequested: handlers.on_stripe_event}
+        ),
+        Subscription.of(
+            "bookings",
+            {
+                BookingStatusChanged: handlers.on_booking_status_changed,
+                ExtensionApproved: handlers.on_extension_approved,
+            },
+        ),
+    ]
+
+
+SUBSCRIPTIONS: list[Subscription] = build_subscriptions(worker_stripe_client)

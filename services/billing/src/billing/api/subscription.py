@@ -1,0 +1,99 @@
+"""The caller's subscription: /api/v1/subscription (get, change plan, cancel, resume)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from billing.api.dependencies import CurrentUserId, DatabaseDep, IdempotencyKey, StripeDep
+from billing.api.schemas import ChangePlanRequest, SubscriptionResponse
+from billing.domain import idempotency, subscriptions
+from billing.domain.subscriptions import SubscriptionView
+from lib_runtime.dependencies import UnitOfWorkDep
+
+router = APIRouter(prefix="/api/v1/subscription", tags=["subscription"])
+
+
+async def _once(
+    database: DatabaseDep,
+    user_id: str,
+    scope: str,
+    key: str | None,
+    body: Any,
+    change: Callable[[], Awaitable[SubscriptionView]],
+) -> JSONResponse:
+    async def action() -> tuple[int, Any]:
+        view = await change()
+        return 200, SubscriptionResponse.of(view).model_dump(mode="json", by_alias=True)
+
+    status, content = await idempotency.run_once(
+        database, user_id=user_id, scope=scope, key=key, body=body, action=action
+    )
+    return JSONResponse(content, status_code=status)
+
+
+@router.get("")
+async def get_my_subscription(user_id: CurrentUserId, uow: UnitOfWorkDep) -> SubscriptionResponse:
+    return SubscriptionResponse.of(await subscriptions.get_my_subscription(uow, user_id))
+
+
+@router.post("", response_model=SubscriptionResponse)
+async def change_plan(
+    body: ChangePlanRequest,
+    user_id: CurrentUserId,
+    uow: UnitOfWorkDep,
+    stripe: StripeDep,
+    database: DatabaseDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Subscribe or change plan: a dearer plan starts now and is charged to the default
+    payment method; a cheaper one starts at the end of the paid period (`downgradeTo`)."""
+    return await _once(
+        database,
+        user_id,
+        "POST /api/v1/subscription",
+        idempotency_key,
+        body.model_dump(),
+        lambda: subscriptions.change_plan(uow, stripe, user_id, body.plan_id),
+    )
+
+
+@router.post("/cancel", response_model=SubscriptionResponse)
+async def cancel(
+    user_id: CurrentUserId,
+    uow: UnitOfWorkDep,
+    stripe: StripeDep,
+    database: DatabaseDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """End the paid subscription at the end of its period; the free plan follows."""
+    return await _once(
+        database,
+        user_id,
+        "POST /api/v1/subscription/cancel",
+        idempotency_key,
+        None,
+        lambda: subscriptions.cancel(uow, stripe, user_id),
+    )
+
+
+@router.post("/resume", response_model=SubscriptionResponse)
+async def resume(
+    user_id: CurrentUserId,
+    uow: UnitOfWorkDep,
+    stripe: StripeDep,
+    database: DatabaseDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Keep a cancelled subscription after all (before its period ends)."""
+    return await _once(
+        database,
+        user_id,
+        "POST /api/v1/subscription/resume",
+        idempotency_key,
+        None,
+        lambda: subscriptions.resume(uow, stripe, user_id),
+    )

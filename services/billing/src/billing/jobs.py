@@ -1,0 +1,39 @@
+"""Scheduled jobs of the billing worker (lib_runtime.scheduling)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import stripe
+
+from billing.domain import subscriptions
+from billing.models import utc_now
+from billing.stripe_gateway import StripeGateway
+from billing.stripe_gateway.client import worker_stripe_client
+from lib_runtime.scheduling import JobRun, ScheduledJob, UnitOfWorkFactory
+
+
+def period_end_changes(
+    stripe_client: Callable[[], stripe.StripeClient],
+    clock: Callable[[], datetime] = utc_now,
+) -> JobRun:
+    """Cancellations and downgrades that fall due at the end of a paid period."""
+
+    async def run(uow_factory: UnitOfWorkFactory) -> int:
+        uow = uow_factory()
+        gateway = StripeGateway(stripe_client(), uow.database)
+        return await subscriptions.apply_period_end_changes(uow, gateway, now=clock())
+
+    return run
+
+
+def build_jobs(stripe_client: Callable[[], stripe.StripeClient]) -> list[ScheduledJob]:
+    return [
+        ScheduledJob(
+            name="period-end-changes", every_s=300.0, run=period_end_changes(stripe_client)
+        ),
+    ]
+
+
+JOBS: list[ScheduledJob] = build_jobs(worker_stripe_client)

@@ -107,7 +107,7 @@ async def list_my_referrals(
             tuple_(col(Referral.created_at), col(Referral.id)) < tuple_(created_at, referral_id)
         )
     async with uow:
-        rows = list((await uow.session.execute(query)).tuples())
+        rows = [(row[0], row[1]) for row in await uow.session.execute(query)]
     has_more = len(rows) > limit
     entries = [
         ReferralEntry(

@@ -13,6 +13,7 @@ import contextlib
 import email
 import email.policy
 import signal
+import time
 from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any, Self
@@ -55,7 +56,6 @@ class MailSink:
         self.host = host
         self.port = port
         self.messages: list[EmailMessage] = []
-        self._arrived = asyncio.Condition()
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -83,12 +83,6 @@ class MailSink:
     def received(self, message: EmailMessage) -> None:
         self.messages.append(message)
 
-        async def notify() -> None:
-            async with self._arrived:
-                self._arrived.notify_all()
-
-        asyncio.get_running_loop().create_task(notify())
-
     def to(self, address: str) -> list[EmailMessage]:
         """Every mail received for `address` (case-insensitive), oldest first."""
         wanted = address.lower()
@@ -98,15 +92,12 @@ class MailSink:
         self, matching: Callable[[EmailMessage], bool], *, timeout_s: float = 10.0
     ) -> EmailMessage:
         """The first received mail that matches, waiting up to `timeout_s` for it."""
-
-        def found() -> EmailMessage | None:
-            return next((m for m in self.messages if matching(m)), None)
-
-        async with asyncio.timeout(timeout_s), self._arrived:
-            await self._arrived.wait_for(lambda: found() is not None)
-        message = found()
-        assert message is not None
-        return message
+        deadline = time.monotonic() + timeout_s
+        while (found := next((m for m in self.messages if matching(m)), None)) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no matching mail within {timeout_s} s")
+            await asyncio.sleep(0.05)
+        return found
 
 
 async def serve(host: str, port: int) -> None:

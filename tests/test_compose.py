@@ -287,17 +287,22 @@ def parse_procfile(text: str) -> dict[str, str]:
     return entries
 
 
+# Development helpers `make dev` runs beside the services: process -> (service, console script).
+DEV_TOOLS = {"mail-sink": ("identity", "identity-mail-sink")}
+
+
 def check_procfile(entries: dict[str, str]) -> list[str]:
     problems = []
-    expected = {f"{s}-{kind}": s for s in SERVICES for kind in ("api", "worker")}
+    expected = {f"{s}-{kind}": (s, f"{s}-{kind}") for s in SERVICES for kind in ("api", "worker")}
+    expected.update(DEV_TOOLS)
     if len(entries) != len(expected):
         problems.append(f"Procfile has {len(entries)} entries, expected {len(expected)}")
-    for name, service in expected.items():
+    for name, (service, script) in expected.items():
         command = argv(entries.get(name))
-        if command != ["uv", "run", "--frozen", name]:
-            problems.append(f"Procfile {name}: {command}, expected uv run --frozen {name}")
-        elif name not in console_scripts(service):
-            problems.append(f"Procfile {name} is not a console script of {service}")
+        if command != ["uv", "run", "--frozen", script]:
+            problems.append(f"Procfile {name}: {command}, expected uv run --frozen {script}")
+        elif script not in console_scripts(service):
+            problems.append(f"Procfile {name}: {script} is not a console script of {service}")
     problems += [f"Procfile runs unknown process {n}" for n in entries if n not in expected]
     return problems
 
@@ -397,4 +402,10 @@ def test_a_missing_service_is_caught(compose: Compose) -> None:
 def test_a_procfile_without_an_entry_is_caught() -> None:
     entries = parse_procfile(PROCFILE.read_text())
     del entries["booking-worker"]
+    assert check_procfile(entries)
+
+
+def test_a_procfile_without_the_mail_sink_is_caught() -> None:
+    entries = parse_procfile(PROCFILE.read_text())
+    del entries["mail-sink"]
     assert check_procfile(entries)

@@ -354,6 +354,14 @@ def test_readme_documents_every_setting() -> None:
     missing += [
         var for var in ("TEST_POSTGRES_URL", "TEST_AMQP_URL", "CI") if f"`{var}`" not in readme
     ]
+    # A service's own settings (e.g. IDENTITY_SMTP_HOST) are listed in its section.
+    missing += [
+        f"{env_prefix(service)}{name}".upper()
+        for service in SERVICES
+        for name in settings_class(service).model_fields
+        if name not in ServiceSettings.model_fields
+        and f"`{env_prefix(service)}{name}`".upper() not in readme.upper()
+    ]
     assert missing == []
 
 

@@ -197,3 +197,36 @@ async def test_resend_mails_a_new_working_token_up_to_the_daily_limit(
     ).status_code == 400
     done = await client.post("/api/v1/auth/verify-email/resend", headers=bearer(grant))
     assert done.status_code == 409
+
+
+async def test_no_response_of_the_flow_carries_the_token(
+    client: httpx.AsyncClient, mail_sink: MailSink
+) -> None:
+    email = unique_email("leak")
+    registered = await client.post(
+        "/api/v1/auth/register", json={"email": email, "password": "correct horse battery"}
+    )
+    assert registered.status_code == 201
+    token = await mailed_token(mail_sink, email, VERIFY_SUBJECT)
+    me = await client.get("/api/v1/users/me", headers=bearer(registered.json()))
+    verified = await client.post("/api/v1/auth/verify-email", json={"token": token})
+    for response in (registered, me, verified):
+        assert token not in response.text
+
+
+async def test_deleting_the_account_deletes_its_mailed_tokens(
+    client: httpx.AsyncClient, identity_app: FastAPI, mail_sink: MailSink
+) -> None:
+    email = unique_email("gone")
+    grant = await register(client, email)
+    token = await mailed_token(mail_sink, email, VERIFY_SUBJECT)
+    assert (await client.delete("/api/v1/users/me", headers=bearer(grant))).status_code == 204
+    count = await _scalar(
+        identity_app,
+        "SELECT count(*) FROM verification_tokens WHERE identifier = :e",
+        e=email.lower(),
+    )
+    assert count == 0
+    assert (
+        await client.post("/api/v1/auth/verify-email", json={"token": token})
+    ).status_code == 400

@@ -287,23 +287,33 @@ def parse_procfile(text: str) -> dict[str, str]:
     return entries
 
 
-# Development helpers `make dev` runs beside the services: process -> (service, console script).
-DEV_TOOLS = {"mail-sink": ("identity", "identity-mail-sink")}
+# Development stand-ins `make dev` runs beside the services (mail-sink: logs identity's mails).
+DEV_TOOLS = {"mail-sink": ["uv", "run", "--frozen", "identity-mail-sink"]}
 
 
 def check_procfile(entries: dict[str, str]) -> list[str]:
     problems = []
-    expected = {f"{s}-{kind}": (s, f"{s}-{kind}") for s in SERVICES for kind in ("api", "worker")}
-    expected.update(DEV_TOOLS)
-    if len(entries) != len(expected):
-        problems.append(f"Procfile has {len(entries)} entries, expected {len(expected)}")
-    for name, (service, script) in expected.items():
+    expected = {f"{s}-{kind}": s for s in SERVICES for kind in ("api", "worker")}
+    if len(entries) != len(expected) + len(DEV_TOOLS):
+        problems.append(
+            f"Procfile has {len(entries)} entries, expected {len(expected) + len(DEV_TOOLS)}"
+        )
+    for name, command in DEV_TOOLS.items():
+        if argv(entries.get(name)) != command:
+            problems.append(f"Procfile {name}: {entries.get(name)}, expected {command}")
+    for name, service in expected.items():
         command = argv(entries.get(name))
-        if command != ["uv", "run", "--frozen", script]:
-            problems.append(f"Procfile {name}: {command}, expected uv run --frozen {script}")
-        elif script not in console_scripts(service):
-            problems.append(f"Procfile {name}: {script} is not a console script of {service}")
-    problems += [f"Procfile runs unknown process {n}" for n in entries if n not in expected]
+        if command != ["uv", "run", "--frozen", name]:
+            problems.append(f"Procfile {name}: {command}, expected uv run --frozen {name}")
+        elif name not in console_scripts(service):
+            problems.append(f"Procfile {name} is not a console script of {service}")
+    problems += [
+        f"Procfile runs unknown process {n}"
+        for n in entries
+        if n not in expected and n not in DEV_TOOLS
+    ]
+    if "identity-mail-sink" not in console_scripts("identity"):
+        problems.append("identity-mail-sink is not a console script of identity")
     return problems
 
 

@@ -4,6 +4,8 @@ and a failure that is logged, never raised into the request that scheduled it.""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +14,7 @@ from aiosmtpd.smtp import SMTP, Envelope
 
 from identity.mail.mailer import Mailer, SmtpServer
 from identity.mail.messages import MailKind, TokenMail
-from identity.mail.sink import MailSink
+from identity.mail.sink import MailSink, serve
 
 
 def _mailer(port: int, **options: Any) -> Mailer:
@@ -78,3 +80,29 @@ async def test_an_unreachable_server_is_logged_not_raised() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     assert await _mailer(port, attempts=2, backoff_s=0.01).deliver(_mail()) is False
+
+
+async def test_the_dev_sink_serves_until_stopped_and_idles_for_a_real_server() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    running = asyncio.create_task(serve("127.0.0.1", port))
+    for _ in range(100):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        break
+    else:
+        raise AssertionError("the sink did not listen")
+    assert await _mailer(port).deliver(_mail())
+    os.kill(os.getpid(), signal.SIGTERM)  # caught by the sink's handler, as under honcho
+    await asyncio.wait_for(running, timeout=10)
+
+    idle = asyncio.create_task(serve("smtp.example.com", 587))
+    await asyncio.sleep(0.1)
+    assert not idle.done()  # no bind attempted, no crash: it waits for the signal
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.wait_for(idle, timeout=10)

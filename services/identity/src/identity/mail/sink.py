@@ -100,14 +100,29 @@ class MailSink:
         return found
 
 
+# Addresses a sink on this machine can listen on; any other SMTP host is a real server.
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0", "::"})
+
+
 async def serve(host: str, port: int) -> None:
-    """Run a sink until SIGINT or SIGTERM."""
+    """Run a sink until SIGINT or SIGTERM. When identity is configured to send through a real
+    server (a .env of `make dev`), the sink idles instead of failing (which would stop honcho's
+    whole stack)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:
         loop.add_signal_handler(signum, stop.set)
-    async with MailSink(host, port):
-        await stop.wait()
+    try:
+        if host in _LOCAL_HOSTS:
+            async with MailSink(host, port):
+                await stop.wait()
+        else:
+            log.info("mail_sink.idle", reason=f"identity sends its mail to {host}")
+            await stop.wait()
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
     log.info("mail_sink.stopped")
 
 

@@ -1,16 +1,23 @@
 """The SMTP mailer against real local SMTP servers: delivery, retry of a temporary refusal,
-and a failure that is logged, never raised into the request that scheduled it."""
+STARTTLS, and a failure that is logged, never raised into the request that scheduled it."""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import signal
 import socket
-from datetime import UTC, datetime
+import ssl
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from identity.mail.mailer import Mailer, SmtpServer
 from identity.mail.messages import MailKind, TokenMail
@@ -106,3 +113,68 @@ async def test_the_dev_sink_serves_until_stopped_and_idles_for_a_real_server() -
     assert not idle.done()  # no bind attempted, no crash: it waits for the signal
     os.kill(os.getpid(), signal.SIGTERM)
     await asyncio.wait_for(idle, timeout=10)
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mail-test")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+async def test_starttls_is_used_when_configured(tmp_path: Path) -> None:
+    cert_file, key_file = _self_signed(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert_file, key_file)
+    handler = _RefusesFirst()
+    handler.attempts = 1  # accept at once
+    server = await asyncio.get_running_loop().create_server(
+        lambda: SMTP(handler, tls_context=tls, require_starttls=True), "127.0.0.1", 0
+    )
+    try:
+        port = server.sockets[0].getsockname()[1]
+        plain = Mailer(
+            SmtpServer("127.0.0.1", port, None, None, starttls=False, timeout_s=5),
+            sender="no-reply@example.com",
+            app_base_url="https://app.test",
+            attempts=1,
+        )
+        assert await plain.deliver(_mail()) is False  # the server insists on STARTTLS
+        secure = Mailer(
+            SmtpServer(
+                "127.0.0.1", port, None, None, starttls=True, timeout_s=5, ca_file=str(cert_file)
+            ),
+            sender="no-reply@example.com",
+            app_base_url="https://app.test",
+            attempts=1,
+        )
+        assert await secure.deliver(_mail())
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert len(handler.accepted) == 1

@@ -89,6 +89,11 @@ class IdentitySettings(ServiceSettings):
     smtp_starttls: bool = Field(
         default=False, description="upgrade the SMTP connection with STARTTLS (required if set)"
     )
+    smtp_ca_file: str | None = Field(
+        default=None,
+        description="CA bundle (PEM file) that the SMTP server's certificate must chain to; "
+        "empty = the system's CAs",
+    )
     smtp_timeout_s: float = Field(
         default=10.0, gt=0, description="timeout of each SMTP connection and command, in seconds"
     )

@@ -53,6 +53,7 @@ class SmtpServer:
     password: str | None
     starttls: bool
     timeout_s: float
+    ca_file: str | None = None
 
 
 class Mailer:
@@ -82,6 +83,7 @@ class Mailer:
                 password=password,
                 starttls=settings.smtp_starttls,
                 timeout_s=settings.smtp_timeout_s,
+                ca_file=settings.smtp_ca_file,
             ),
             sender=settings.mail_from,
             app_base_url=settings.app_base_url,
@@ -104,6 +106,7 @@ class Mailer:
                     username=server.username,
                     password=server.password,
                     start_tls=server.starttls,
+                    cert_bundle=server.ca_file,
                     timeout=server.timeout_s,
                 )
 

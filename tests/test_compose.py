@@ -287,8 +287,12 @@ def parse_procfile(text: str) -> dict[str, str]:
     return entries
 
 
-# Development stand-ins `make dev` runs beside the services (localstripe: a fake Stripe API).
-DEV_TOOLS = {"localstripe": ["python3", "scripts/dev_localstripe.py"]}
+# Development stand-ins `make dev` runs beside the services (localstripe: a fake Stripe
+# API; mail-sink: logs identity's mails).
+DEV_TOOLS = {
+    "localstripe": ["python3", "scripts/dev_localstripe.py"],
+    "mail-sink": ["uv", "run", "--frozen", "identity-mail-sink"],
+}
 
 
 def check_procfile(entries: dict[str, str]) -> list[str]:
@@ -312,6 +316,8 @@ def check_procfile(entries: dict[str, str]) -> list[str]:
         for n in entries
         if n not in expected and n not in DEV_TOOLS
     ]
+    if "identity-mail-sink" not in console_scripts("identity"):
+        problems.append("identity-mail-sink is not a console script of identity")
     return problems
 
 
@@ -362,6 +368,14 @@ def test_readme_documents_every_setting() -> None:
     missing += [
         var for var in ("TEST_POSTGRES_URL", "TEST_AMQP_URL", "CI") if f"`{var}`" not in readme
     ]
+    # A service's own settings (e.g. IDENTITY_SMTP_HOST) are listed in its section.
+    missing += [
+        f"{env_prefix(service)}{name}".upper()
+        for service in SERVICES
+        for name in settings_class(service).model_fields
+        if name not in ServiceSettings.model_fields
+        and f"`{env_prefix(service)}{name}`".upper() not in readme.upper()
+    ]
     assert missing == []
 
 
@@ -410,4 +424,10 @@ def test_a_missing_service_is_caught(compose: Compose) -> None:
 def test_a_procfile_without_an_entry_is_caught() -> None:
     entries = parse_procfile(PROCFILE.read_text())
     del entries["booking-worker"]
+    assert check_procfile(entries)
+
+
+def test_a_procfile_without_the_mail_sink_is_caught() -> None:
+    entries = parse_procfile(PROCFILE.read_text())
+    del entries["mail-sink"]
     assert check_procfile(entries)

@@ -1,8 +1,10 @@
-"""`make dev`'s stack for real: the Procfile's processes (ten services and localstripe) start
-under honcho, all five APIs answer ready, and an interrupt stops every process cleanly."""
+"""`make dev`'s stack for real: the Procfile's processes (ten services, localstripe and
+the mail sink) start under honcho, all five APIs answer ready, a sign-up's mail reaches the
+mail sink, and an interrupt stops every process cleanly."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -10,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -61,6 +64,8 @@ def test_procfile_stack_comes_up_ready_and_stops_on_interrupt(
         )
     # make dev's localstripe, on a port of its own, with billing's webhook registered.
     env["BILLING_STRIPE_API_BASE"] = f"http://127.0.0.1:{free_port()}"
+    # The mail sink listens where identity sends (a free port: a real `make dev` may be up).
+    env["IDENTITY_SMTP_PORT"] = str(free_port())
     stack = subprocess.Popen(
         [sys.executable, "-m", "honcho", "start", "-f", "deploy/Procfile.dev", "-d", str(ROOT)],
         cwd=ROOT,
@@ -77,6 +82,16 @@ def test_procfile_stack_comes_up_ready_and_stops_on_interrupt(
             waiting = {s for s in waiting if not ready(ports[s])}
             time.sleep(0.5)
         assert not waiting, f"not ready: {sorted(waiting)}"
+        # A sign-up's verification mail reaches the dev mail sink, which logs it.
+        email = f"stack-{uuid.uuid4().hex[:8]}@example.com"
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{ports['identity']}/api/v1/auth/register",
+            data=json.dumps({"email": email, "password": "stack password 1"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 201
+        time.sleep(2)  # the mail leaves after the response
     finally:
         os.killpg(stack.pid, signal.SIGINT)  # what Ctrl-C does to the whole group
         output, _ = stack.communicate(timeout=60)
@@ -97,3 +112,8 @@ def test_procfile_stack_comes_up_ready_and_stops_on_interrupt(
         for line in lines
         if expected_webhook in line
     ), output[-3000:]
+    sink_lines = [line for line in lines if line.startswith("mail-sink") or " mail-sink" in line]
+    assert any("mail_sink.received" in line and email in line for line in sink_lines), output[
+        -3000:
+    ]
+    assert any("mail_sink.stopped" in line for line in sink_lines), output[-3000:]

@@ -8,6 +8,7 @@ import pytest
 from fastapi import FastAPI
 
 from identity.config import IdentitySettings
+from identity.mail.sink import MailSink
 from identity.main import create_app
 
 
@@ -26,10 +27,17 @@ def identity_settings(service_settings: Callable[..., Any]) -> Callable[..., Ide
 
 
 @pytest.fixture
+async def mail_sink() -> AsyncIterator[MailSink]:
+    """A real SMTP server on a free port; identity_app sends its mails there."""
+    async with MailSink("127.0.0.1", 0) as sink:
+        yield sink
+
+
+@pytest.fixture
 async def identity_app(
-    identity_settings: Callable[..., IdentitySettings],
+    identity_settings: Callable[..., IdentitySettings], mail_sink: MailSink
 ) -> AsyncIterator[FastAPI]:
-    app = create_app(identity_settings())
+    app = create_app(identity_settings(smtp_host=mail_sink.host, smtp_port=mail_sink.port))
     async with app.router.lifespan_context(app):
         yield app
 

@@ -1,11 +1,17 @@
-"""Helpers of identity's tests: unique users, registration, bearer headers."""
+"""Helpers of identity's tests: unique users, registration, bearer headers, mailed tokens."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+import time
 import uuid
+from email.message import EmailMessage
 from typing import Any
 
 import httpx
+
+from identity.mail.sink import MailSink
 
 
 def unique_email(label: str = "user") -> str:
@@ -29,3 +35,30 @@ async def register(
 
 def bearer(token_body: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {token_body['accessToken']}"}
+
+
+_TOKEN_IN_LINK = re.compile(r"[?&]token=([A-Za-z0-9_\-]+)")
+
+
+async def mailed_token(
+    sink: MailSink, email: str, subject: str, *, skip: int = 0, timeout_s: float = 15.0
+) -> str:
+    """The token in the link of the (skip+1)-th mail with `subject` sent to `email`."""
+    to = email.lower()
+
+    def matching(message: EmailMessage) -> bool:
+        return str(message["To"]).lower() == to and message["Subject"] == subject
+
+    deadline = time.monotonic() + timeout_s
+    while len(found := [m for m in sink.messages if matching(m)]) <= skip:
+        assert time.monotonic() < deadline, f"only {len(found)} mails {subject!r} to {to}"
+        await asyncio.sleep(0.05)
+    body = found[skip].get_body(preferencelist=("plain",))
+    assert body is not None
+    match = _TOKEN_IN_LINK.search(body.get_content())
+    assert match is not None, body.get_content()
+    return match.group(1)
+
+
+VERIFY_SUBJECT = "Confirm your email address"
+RESET_SUBJECT = "Reset your password"

@@ -18,6 +18,8 @@ DEV_SIGNING_KEY_PEM = (
     "-----END PRIVATE KEY-----\n"
 )
 DEV_SIGNING_KEYS = json.dumps({DEV_SIGNING_KID: DEV_SIGNING_KEY_PEM})
+# Where `make dev` runs its mail sink (`identity-mail-sink`), so mails go there by default.
+DEV_MAIL_SINK_PORT = 1025
 
 
 class IdentitySettings(ServiceSettings):
@@ -68,6 +70,70 @@ class IdentitySettings(ServiceSettings):
         ge=1,
         le=86_400,
         description="how long a failed login counts towards the limits, in seconds",
+    )
+
+    # --- mail (email verification and password reset) ---
+    smtp_host: str = Field(
+        default="127.0.0.1", description="SMTP server that account mails are sent through"
+    )
+    smtp_port: int = Field(
+        default=DEV_MAIL_SINK_PORT,
+        ge=1,
+        le=65_535,
+        description="port of the SMTP server (the default is the dev mail sink of `make dev`)",
+    )
+    smtp_username: str | None = Field(
+        default=None, description="SMTP login; empty = send without authenticating"
+    )
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password")
+    smtp_starttls: bool = Field(
+        default=False, description="upgrade the SMTP connection with STARTTLS (required if set)"
+    )
+    smtp_ca_file: str | None = Field(
+        default=None,
+        description="CA bundle (PEM file) that the SMTP server's certificate must chain to; "
+        "empty = the system's CAs",
+    )
+    smtp_timeout_s: float = Field(
+        default=10.0, gt=0, description="timeout of each SMTP connection and command, in seconds"
+    )
+    mail_from: str = Field(
+        default="Platform <no-reply@localhost>",
+        min_length=3,
+        description="`From` address of account mails",
+    )
+    app_base_url: str = Field(
+        default="http://localhost:3000",
+        description="base URL of the web app that mails link to (`/verify-email?token=...`, "
+        "`/reset-password?token=...`)",
+    )
+    email_verification_ttl_s: int = Field(
+        default=86_400, ge=300, description="lifetime of an email verification token, in seconds"
+    )
+    password_reset_ttl_s: int = Field(
+        default=3_600,
+        ge=300,
+        le=86_400,
+        description="lifetime of a password reset token, in seconds",
+    )
+    verification_resend_interval_s: int = Field(
+        default=60,
+        ge=0,
+        description="least time between two verification mails to one address (else 429)",
+    )
+    verification_mails_per_day: int = Field(
+        default=5, ge=1, description="verification mails one address can get in 24 hours"
+    )
+    password_reset_mails_per_hour: int = Field(
+        default=3,
+        ge=1,
+        description="password reset mails one address gets per hour; further requests get the "
+        "same 202 answer but no mail",
+    )
+    referral_reward_tokens: int = Field(
+        default=50,
+        ge=0,
+        description="tokens a completed referral grants the referrer (billing credits them)",
     )
 
     def signing_key_pems(self) -> dict[str, str]:

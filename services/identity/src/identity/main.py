@@ -7,7 +7,9 @@ from identity.config import IdentitySettings
 from identity.credentials.kit import CredentialKit
 from identity.credentials.local_verifier import LocalJwtVerifier
 from identity.domain.login_throttle import LoginThrottle
+from identity.domain.mail_policy import MailPolicy
 from identity.events import SUBSCRIPTIONS
+from identity.mail.mailer import Mailer
 from lib_runtime.app import create_platform_app
 from lib_web import run_service
 
@@ -18,6 +20,8 @@ def create_app(settings: IdentitySettings) -> FastAPI:
     kit = CredentialKit.from_settings(settings)
     app.state.credential_kit = kit
     app.state.login_throttle = LoginThrottle.from_settings(settings)
+    app.state.mailer = Mailer.from_settings(settings)
+    app.state.mail_policy = MailPolicy.from_settings(settings)
     app.state.jwt_verifier = LocalJwtVerifier(
         kit.signing_keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience
     )

@@ -195,7 +195,9 @@ class VerificationToken(IdentityModel, table=True):
     token: str = Field(primary_key=True)  # the keyed hash of the token sent
     identifier: str
     purpose: str = Field(default=VerificationPurpose.EMAIL_VERIFICATION, nullable=False)
-    expires: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    expires: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+    # When it was mailed: the resend limits count recent tokens per address.
+    created_at: datetime = _created_at()
 
 
 class ApiKey(IdentityModel, table=True):

@@ -2,11 +2,12 @@
 
 from fastapi import APIRouter
 
-from identity.api import admin_audit_logs, admin_users, auth, jwks, users
+from identity.api import account_mail, admin_audit_logs, admin_users, auth, jwks, users
 
 ROUTERS: list[APIRouter] = [
     jwks.router,
     auth.router,
+    account_mail.router,
     users.router,
     admin_users.router,
     admin_audit_logs.router,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, BackgroundTasks, status
 
 from identity.api.dependencies import (
     ClientInfoDep,
     CredentialKitDep,
     CurrentUser,
     LoginThrottleDep,
+    MailerDep,
+    MailPolicyDep,
 )
 from identity.api.schemas import LoginRequest, RefreshTokenRequest, RegisterRequest, TokenResponse
 from identity.domain import accounts, sessions
@@ -19,12 +21,20 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 @router.post("/register", status_code=status.HTTP_201_CREATED)
 async def register(
-    body: RegisterRequest, uow: UnitOfWorkDep, kit: CredentialKitDep, client: ClientInfoDep
+    body: RegisterRequest,
+    uow: UnitOfWorkDep,
+    kit: CredentialKitDep,
+    policy: MailPolicyDep,
+    mailer: MailerDep,
+    client: ClientInfoDep,
+    background: BackgroundTasks,
 ) -> TokenResponse:
     registration = accounts.Registration(
         email=body.email, password=body.password, name=body.name, referral_code=body.referral_code
     )
-    return TokenResponse.of(await accounts.register(uow, kit, registration, client))
+    registered = await accounts.register(uow, kit, policy, registration, client)
+    background.add_task(mailer.deliver, registered.verification_mail)  # after the commit
+    return TokenResponse.of(registered.grant)
 
 
 @router.post("/login")

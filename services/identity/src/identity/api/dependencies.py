@@ -9,7 +9,9 @@ from fastapi import Depends, Request
 
 from identity.credentials.kit import CredentialKit
 from identity.domain.login_throttle import LoginThrottle
+from identity.domain.mail_policy import MailPolicy
 from identity.domain.sessions import ClientInfo, is_session_active
+from identity.mail.mailer import Mailer
 from lib_auth import AuthError, CurrentPrincipal, Principal, require_role
 from lib_runtime.dependencies import UnitOfWorkDep
 
@@ -22,6 +24,16 @@ def get_credential_kit(request: Request) -> CredentialKit:
 def get_login_throttle(request: Request) -> LoginThrottle:
     throttle: LoginThrottle = request.app.state.login_throttle
     return throttle
+
+
+def get_mailer(request: Request) -> Mailer:
+    mailer: Mailer = request.app.state.mailer
+    return mailer
+
+
+def get_mail_policy(request: Request) -> MailPolicy:
+    policy: MailPolicy = request.app.state.mail_policy
+    return policy
 
 
 def get_client_info(request: Request) -> ClientInfo:
@@ -66,4 +78,6 @@ async def get_current_admin(
 CredentialKitDep = Annotated[CredentialKit, Depends(get_credential_kit)]
 LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
 ClientInfoDep = Annotated[ClientInfo, Depends(get_client_info)]
+MailerDep = Annotated[Mailer, Depends(get_mailer)]
+MailPolicyDep = Annotated[MailPolicy, Depends(get_mail_policy)]
 CurrentAdmin = Annotated[AuthenticatedUser, Depends(get_current_admin)]

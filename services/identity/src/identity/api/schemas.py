@@ -13,6 +13,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from identity.domain.referrals import ReferralEntry
 from identity.domain.sessions import TokenGrant
 from identity.models import AuditLog, Session, User, UserRole
 
@@ -69,6 +70,44 @@ class RefreshTokenRequest(RequestBody):
     refresh_token: OpaqueToken
 
 
+class VerifyEmailRequest(RequestBody):
+    token: OpaqueToken
+
+
+class PasswordResetRequest(RequestBody):
+    email: Annotated[str, Field(min_length=1, max_length=254)]
+
+
+class PasswordResetConfirmRequest(RequestBody):
+    token: OpaqueToken
+    new_password: NewPassword
+
+
+class PasswordChangeRequest(RequestBody):
+    current_password: Password
+    new_password: NewPassword
+
+
+class AcceptedResponse(ResponseBody):
+    """The answer of a request whose outcome is not told (e.g. whether a mail went out)."""
+
+    status: Literal["accepted"] = "accepted"
+    detail: str
+
+
+class ReferralResponse(ResponseBody):
+    id: str
+    status: str = Field(description="PENDING until the referee verifies their email")
+    referee_email: str | None = Field(description="shown in part only, e.g. `a***@example.com`")
+    tokens_granted: int
+    created_at: datetime
+    completed_at: datetime | None
+
+    @classmethod
+    def of(cls, entry: ReferralEntry) -> ReferralResponse:
+        return cls.model_validate(entry)
+
+
 class ProfileUpdateRequest(RequestBody):
     """Only the fields sent are changed; `null` clears one."""
 
@@ -93,6 +132,7 @@ class UserResponse(ResponseBody):
     role: str
     referral_code: str
     referred_by_id: str | None
+    referral_count: int
     created_at: datetime
     updated_at: datetime
 

@@ -6,14 +6,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from identity.api.dependencies import ClientInfoDep, CurrentUser
+from identity.api.dependencies import (
+    ClientInfoDep,
+    CredentialKitDep,
+    CurrentUser,
+    LoginThrottleDep,
+)
 from identity.api.schemas import (
     Page,
+    PasswordChangeRequest,
     ProfileUpdateRequest,
+    ReferralResponse,
     SessionResponse,
     UserResponse,
 )
-from identity.domain import sessions, users
+from identity.domain import password_change, referrals, sessions, users
 from lib_runtime.dependencies import UnitOfWorkDep
 
 router = APIRouter(prefix="/api/v1/users/me", tags=["users"])
@@ -59,3 +66,39 @@ async def revoke_my_session(
     session_id: str, me: CurrentUser, uow: UnitOfWorkDep, client: ClientInfoDep
 ) -> None:
     await sessions.revoke_my_session(uow, me.user_id, session_id, client)
+
+
+@router.post("/password", status_code=status.HTTP_204_NO_CONTENT)
+async def change_my_password(
+    body: PasswordChangeRequest,
+    me: CurrentUser,
+    uow: UnitOfWorkDep,
+    kit: CredentialKitDep,
+    throttle: LoginThrottleDep,
+    client: ClientInfoDep,
+) -> None:
+    """Every other session is signed out; this one stays."""
+    await password_change.change_password(
+        uow,
+        kit,
+        throttle,
+        user_id=me.user_id,
+        session_id=me.session_id,
+        current_password=body.current_password,
+        new_password=body.new_password,
+        client=client,
+    )
+
+
+@router.get("/referrals")
+async def list_my_referrals(
+    me: CurrentUser,
+    uow: UnitOfWorkDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> Page[ReferralResponse]:
+    page = await referrals.list_my_referrals(uow, me.user_id, limit=limit, cursor=cursor)
+    return Page[ReferralResponse](
+        items=[ReferralResponse.of(entry) for entry in page.entries],
+        next_cursor=page.next_cursor,
+    )

@@ -10,10 +10,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from identity.credentials.kit import CredentialKit
+from identity.domain import referrals
 from identity.domain.audit import AuditAction, record_audit
+from identity.domain.email_verification import verification_mail
 from identity.domain.errors import EmailTakenError, InvalidCredentialsError
 from identity.domain.login_throttle import ATTEMPTED_EMAIL_KEY, LoginThrottle
+from identity.domain.mail_policy import MailPolicy
 from identity.domain.sessions import ClientInfo, TokenGrant, open_session
+from identity.mail.messages import TokenMail
 from identity.models import User, UserRole
 from lib_contracts.identity import UserRegistered
 from lib_database import UnitOfWork
@@ -36,9 +40,22 @@ class Registration:
     referral_code: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Registered:
+    grant: TokenGrant
+    # Sent once the registration committed (see identity.mail.mailer).
+    verification_mail: TokenMail
+
+
 async def register(
-    uow: UnitOfWork, kit: CredentialKit, registration: Registration, client: ClientInfo
-) -> TokenGrant:
+    uow: UnitOfWork,
+    kit: CredentialKit,
+    policy: MailPolicy,
+    registration: Registration,
+    client: ClientInfo,
+) -> Registered:
+    """A new account, signed in, with a verification token to mail. A referral code that is
+    nobody's is a 422 (the sign-up form shows it), so a typo does not silently lose a reward."""
     email = normalise_email(registration.email)
     password_hash = await kit.passwords.hash(registration.password)  # before the transaction
     async with uow:
@@ -47,12 +64,7 @@ async def register(
             raise EmailTakenError()
         referrer_id = None
         if registration.referral_code:
-            # An unknown code does not block the registration; it just refers nobody.
-            referrer_id = (
-                await db.execute(
-                    select(User.id).where(User.referral_code == registration.referral_code)
-                )
-            ).scalar_one_or_none()
+            referrer_id = await referrals.referrer_of(db, registration.referral_code)
         user = User(
             email=email,
             name=registration.name,
@@ -66,6 +78,11 @@ async def register(
             await db.flush()  # a concurrent registration of the same email loses here
         except IntegrityError:
             raise EmailTakenError() from None
+        if referrer_id is not None:
+            referrals.open_referral(
+                db, referrer_id=referrer_id, referee_id=user.id, ip_address=client.ip_address
+            )
+        mail = verification_mail(db, kit.token_digester, policy, email)
         grant = open_session(db, kit, user, client)
         uow.emit(
             UserRegistered(
@@ -82,7 +99,7 @@ async def register(
             subject=user.id,
         )
         await uow.commit()
-    return grant
+    return Registered(grant=grant, verification_mail=mail)
 
 
 async def login(

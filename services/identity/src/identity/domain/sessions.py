@@ -178,6 +178,19 @@ async def logout_everywhere(uow: UnitOfWork, user_id: str, client: ClientInfo) -
         await uow.commit()
 
 
+async def revoke_user_sessions(
+    db: AsyncSession, user_id: str, *, keep_session_id: str | None = None
+) -> int:
+    """Revoke every active session of the user (but `keep_session_id`); how many were."""
+    query = update(Session).where(
+        col(Session.user_id) == user_id, col(Session.revoked_at).is_(None)
+    )
+    if keep_session_id is not None:
+        query = query.where(col(Session.id) != keep_session_id)
+    result = await db.execute(query.values(revoked_at=_now()).returning(col(Session.id)))
+    return len(list(result.scalars()))
+
+
 async def revoke_my_session(
     uow: UnitOfWork, user_id: str, session_id: str, client: ClientInfo
 ) -> None:

@@ -6,9 +6,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from sqlalchemy import delete
+from sqlmodel import col
+
 from identity.domain.audit import AuditAction, record_audit
 from identity.domain.sessions import ClientInfo
-from identity.models import User
+from identity.models import User, VerificationToken
 from lib_contracts.identity import UserDeleted, UserUpdated
 from lib_database import UnitOfWork
 from lib_web.problems import NotFoundError
@@ -81,6 +84,10 @@ async def delete_user(uow: UnitOfWork, user_id: str, client: ClientInfo) -> None
         user = await db.get(User, user_id, with_for_update=True)
         if user is None:
             raise NotFoundError("No such user.")
+        if user.email is not None:  # mailed tokens name the address, not the user
+            await db.execute(
+                delete(VerificationToken).where(col(VerificationToken.identifier) == user.email)
+            )
         await db.delete(user)
         await db.flush()
         # Written after the delete, so it keeps the (opaque) id only as its target.

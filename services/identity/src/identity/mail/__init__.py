@@ -1,0 +1,1 @@
+"""Account mails: what they say (messages), how they leave (mailer), the dev/test sink (sink)."""

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from identity.api import admin_audit_logs, admin_users, auth, jwks, users
+from identity.api import admin_audit_logs, admin_users, auth, jwks, linked_accounts, oauth, users
 
 ROUTERS: list[APIRouter] = [
     jwks.router,
@@ -10,4 +10,6 @@ ROUTERS: list[APIRouter] = [
     users.router,
     admin_users.router,
     admin_audit_logs.router,
+    oauth.router,
+    linked_accounts.router,
 ]

@@ -8,8 +8,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from identity.credentials.kit import CredentialKit
+from identity.credentials.provider_token_cipher import ProviderTokenCipher
 from identity.domain.login_throttle import LoginThrottle
 from identity.domain.sessions import ClientInfo, is_session_active
+from identity.oidc.sign_in import OidcSignIn
 from lib_auth import AuthError, CurrentPrincipal, Principal, require_role
 from lib_runtime.dependencies import UnitOfWorkDep
 
@@ -22,6 +24,16 @@ def get_credential_kit(request: Request) -> CredentialKit:
 def get_login_throttle(request: Request) -> LoginThrottle:
     throttle: LoginThrottle = request.app.state.login_throttle
     return throttle
+
+
+def get_provider_token_cipher(request: Request) -> ProviderTokenCipher:
+    cipher: ProviderTokenCipher = request.app.state.provider_token_cipher
+    return cipher
+
+
+def get_oidc_sign_in(request: Request) -> OidcSignIn:
+    sign_in: OidcSignIn = request.app.state.oidc_sign_in
+    return sign_in
 
 
 def get_client_info(request: Request) -> ClientInfo:
@@ -67,3 +79,5 @@ CredentialKitDep = Annotated[CredentialKit, Depends(get_credential_kit)]
 LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
 ClientInfoDep = Annotated[ClientInfo, Depends(get_client_info)]
 CurrentAdmin = Annotated[AuthenticatedUser, Depends(get_current_admin)]
+ProviderTokenCipherDep = Annotated[ProviderTokenCipher, Depends(get_provider_token_cipher)]
+OidcSignInDep = Annotated[OidcSignIn, Depends(get_oidc_sign_in)]

@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from identity.domain.sessions import TokenGrant
-from identity.models import AuditLog, Session, User, UserRole
+from identity.models import Account, AuditLog, Session, User, UserRole
 
 _EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -152,3 +152,18 @@ class AuditLogResponse(ResponseBody):
     @classmethod
     def of(cls, entry: AuditLog) -> AuditLogResponse:
         return cls.model_validate(entry)
+
+
+class LinkedAccountResponse(ResponseBody):
+    """A linked provider account; its provider tokens are never shown."""
+
+    id: str
+    type: str
+    provider: str
+    provider_account_id: str
+    scope: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, account: Account) -> LinkedAccountResponse:
+        return cls.model_validate(account)

@@ -11,6 +11,8 @@ from identity.models import AuditLog
 
 
 class AuditAction(StrEnum):
+    ACCOUNT_LINKED = "ACCOUNT_LINKED"
+    ACCOUNT_UNLINKED = "ACCOUNT_UNLINKED"
     LOGIN = "LOGIN"
     LOGIN_FAILED = "LOGIN_FAILED"
     LOGOUT = "LOGOUT"

@@ -32,6 +32,7 @@ class ProviderTokenCipher:
     def __init__(self, keys: Mapping[str, bytes], active_key_id: str) -> None:
         if active_key_id not in keys:
             raise ValueError(f"active provider-token key {active_key_id!r} is not configured")
+        self._raw_keys = dict(keys)
         self._keys = {key_id: AESGCM(key) for key_id, key in keys.items()}
         self.active_key_id = active_key_id
 
@@ -39,8 +40,9 @@ class ProviderTokenCipher:
     def from_settings(cls, settings: IdentitySettings) -> ProviderTokenCipher:
         return cls(settings.provider_token_key_values(), settings.provider_token_active_key_id)
 
-    def knows(self, key_id: str) -> bool:
-        return key_id in self._keys
+    def key(self, key_id: str) -> bytes:
+        """A configured key (to build a ring that adds keys to this one)."""
+        return self._raw_keys[key_id]
 
     def encrypt(self, plaintext: str, *, aad: bytes) -> bytes:
         """nonce || ciphertext+tag, under the active key (whose id the caller stores)."""

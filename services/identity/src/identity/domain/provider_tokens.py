@@ -13,7 +13,11 @@ from dataclasses import dataclass
 import structlog
 from sqlmodel import col, select
 
-from identity.credentials.provider_token_cipher import ProviderTokenCipher, associated_data
+from identity.credentials.provider_token_cipher import (
+    ProviderTokenCipher,
+    TokenDecryptionError,
+    associated_data,
+)
 from identity.models import Account
 from lib_database import UnitOfWork
 
@@ -56,19 +60,27 @@ def read_tokens(account: Account, cipher: ProviderTokenCipher) -> StoredTokens:
     return StoredTokens(**values)
 
 
+@dataclass(frozen=True, slots=True)
+class RotationReport:
+    rotated: int  # rows re-encrypted under the active key
+    unreadable: int  # rows left as they were: their ciphertext or key is not valid here
+
+
 async def rotate_token_keys(
     uow_factory: Callable[[], UnitOfWork],
     cipher: ProviderTokenCipher,
     *,
     batch_size: int = ROTATION_BATCH_SIZE,
-) -> int:
+) -> RotationReport:
     """Re-encrypt every account's tokens under the active key, one committed batch at a time.
 
     Safe to stop and run again (it resumes with the rows still under an old key), to run twice
-    at once (rows being rotated are skipped by the other run), and while sign-ins go on. Returns
-    the number of rows re-encrypted.
+    at once (rows being rotated are skipped by the other run), and while sign-ins go on. A row
+    that does not decrypt (its key is gone, or its ciphertext is not its own) is logged and
+    left as it is, so it cannot stop the others from being rotated.
     """
-    rotated = 0
+    rotated = unreadable = 0
+    after_id = ""
     while True:
         uow = uow_factory()
         async with uow:
@@ -77,6 +89,7 @@ async def rotate_token_keys(
                     await uow.session.execute(
                         select(Account)
                         .where(
+                            col(Account.id) > after_id,
                             col(Account.token_key_id).is_not(None),
                             col(Account.token_key_id) != cipher.active_key_id,
                         )
@@ -88,9 +101,20 @@ async def rotate_token_keys(
             )
             if not accounts:
                 break
+            after_id = accounts[-1].id
+            batch = 0
             for account in accounts:
-                write_tokens(account, cipher, read_tokens(account, cipher))
+                try:
+                    tokens = read_tokens(account, cipher)
+                except TokenDecryptionError as exc:
+                    unreadable += 1
+                    log.error(
+                        "provider_tokens.unreadable_row", account_id=account.id, error=str(exc)
+                    )
+                    continue
+                write_tokens(account, cipher, tokens)
+                batch += 1
             await uow.commit()
-        rotated += len(accounts)
-        log.info("provider_tokens.rotated_batch", rows=len(accounts), total=rotated)
-    return rotated
+        rotated += batch
+        log.info("provider_tokens.rotated_batch", rows=batch, total=rotated)
+    return RotationReport(rotated=rotated, unreadable=unreadable)

@@ -4,6 +4,8 @@ re-encrypts every row in resumable batches while every token stays readable."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import uuid
 from collections.abc import Callable
@@ -12,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from identity import jobs
 from identity.credentials.provider_token_cipher import (
     ProviderTokenCipher,
     TokenDecryptionError,
@@ -195,3 +198,32 @@ async def test_rotation_skips_a_row_it_cannot_read_and_rotates_the_rest(
     assert report.unreadable >= 1
     assert read_tokens(await _load(uow_factory, fine.id), app_cipher) == tokens
     assert (await _load(uow_factory, broken.id)).token_key_id == "old"
+
+
+async def test_the_worker_job_rotates_to_the_configured_active_key(
+    uow_factory: Callable[[], UnitOfWork],
+    app_cipher: ProviderTokenCipher,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tokens = _tokens()
+    account = await _linked_account(uow_factory, app_cipher, tokens)
+    new_key = os.urandom(32)
+    dev_id = app_cipher.active_key_id
+    keys = {dev_id: app_cipher.key(dev_id), "job-new": new_key}
+    monkeypatch.setenv(
+        "IDENTITY_PROVIDER_TOKEN_KEYS",
+        json.dumps({k: base64.b64encode(v).decode() for k, v in keys.items()}),
+    )
+    monkeypatch.setenv("IDENTITY_PROVIDER_TOKEN_ACTIVE_KEY_ID", "job-new")
+    jobs._provider_token_cipher.cache_clear()
+    try:
+        assert "rotate-token-keys" in [job.name for job in jobs.JOBS]
+        assert await jobs.rotate_provider_token_keys(uow_factory) >= 1
+    finally:
+        jobs._provider_token_cipher.cache_clear()
+    rotated = await _load(uow_factory, account.id)
+    assert rotated.token_key_id == "job-new"
+    assert read_tokens(rotated, ProviderTokenCipher({"job-new": new_key}, "job-new")) == tokens
+    # Back under the development key, as the other tests expect.
+    await rotate_token_keys(uow_factory, ProviderTokenCipher(keys, dev_id))
+    assert read_tokens(await _load(uow_factory, account.id), app_cipher) == tokens

@@ -98,3 +98,74 @@ async def test_another_users_account_is_404(
 
 async def test_accounts_need_a_signed_in_user(oauth_client: httpx.AsyncClient) -> None:
     assert (await oauth_client.get("/api/v1/users/me/accounts")).status_code == 401
+
+
+async def _link(
+    client: httpx.AsyncClient,
+    provider: OidcTestProvider,
+    name: str,
+    login: Login,
+    tokens: dict[str, str],
+) -> httpx.Response:
+    """Start linking as the signed-in user, pass the provider, come back to the callback."""
+    provider.next_login = login
+    started = await client.post(f"/api/v1/users/me/accounts/{name}/link", headers=bearer(tokens))
+    assert started.status_code == 200, started.text
+    async with httpx.AsyncClient() as browser:
+        at_provider = await browser.get(started.json()["authorizationUrl"])
+    assert at_provider.status_code == 302, at_provider.text
+    return await client.get(at_provider.headers["location"])
+
+
+async def test_a_signed_in_user_links_an_untrusted_provider_then_signs_in_with_it(
+    oauth_client: httpx.AsyncClient, oidc_provider: OidcTestProvider
+) -> None:
+    email = unique_email("linker")
+    me = await register(oauth_client, email)
+    # The provider knows them under another, unverified address: linking is their own choice.
+    login = Login(
+        subject=f"sub-{uuid.uuid4().hex}", email=unique_email("alt"), email_verified=False
+    )
+    linked = await _link(oauth_client, oidc_provider, "plain-id", login, me)
+    assert linked.status_code == 200, linked.text
+    assert linked.json()["provider"] == "plain-id"
+    assert linked.json()["providerAccountId"] == login.subject
+    assert "accessToken" not in linked.json()
+
+    signed_in = await provider_sign_in(oauth_client, oidc_provider, "plain-id", login)
+    assert signed_in.status_code == 200, signed_in.text
+    assert signed_in.json()["user"]["id"] == me["user"]["id"]
+
+
+async def test_a_provider_account_linked_to_someone_else_cannot_be_linked(
+    oauth_client: httpx.AsyncClient, oidc_provider: OidcTestProvider
+) -> None:
+    login = _login(unique_email("taken"))
+    owner = await provider_sign_in(oauth_client, oidc_provider, "plain-id", login)
+    assert owner.status_code == 200
+    other = await register(oauth_client)
+    response = await _link(oauth_client, oidc_provider, "plain-id", login, other)
+    assert response.status_code == 409
+    mine = await oauth_client.get("/api/v1/users/me/accounts", headers=bearer(other))
+    assert mine.json()["items"] == []
+
+
+async def test_linking_stops_when_the_session_that_started_it_ends(
+    oauth_client: httpx.AsyncClient, oidc_provider: OidcTestProvider
+) -> None:
+    me = await register(oauth_client)
+    oidc_provider.next_login = _login(unique_email("late"))
+    started = await oauth_client.post("/api/v1/users/me/accounts/plain-id/link", headers=bearer(me))
+    logout = await oauth_client.post(
+        "/api/v1/auth/logout", json={"refreshToken": me["refreshToken"]}
+    )
+    assert logout.status_code == 204
+    async with httpx.AsyncClient() as browser:
+        at_provider = await browser.get(started.json()["authorizationUrl"])
+    response = await oauth_client.get(at_provider.headers["location"])
+    assert response.status_code == 401
+
+
+async def test_linking_needs_a_signed_in_user(oauth_client: httpx.AsyncClient) -> None:
+    response = await oauth_client.post("/api/v1/users/me/accounts/plain-id/link")
+    assert response.status_code == 401

@@ -167,3 +167,7 @@ class LinkedAccountResponse(ResponseBody):
     @classmethod
     def of(cls, account: Account) -> LinkedAccountResponse:
         return cls.model_validate(account)
+
+
+class AuthorizationUrlResponse(ResponseBody):
+    authorization_url: str = Field(description="where to send the browser next")

@@ -21,11 +21,11 @@ from identity.domain.accounts import new_referral_code, normalise_email
 from identity.domain.audit import AuditAction, record_audit
 from identity.domain.keyset_cursors import decode_cursor, encode_cursor
 from identity.domain.provider_tokens import StoredTokens, write_tokens
-from identity.domain.sessions import ClientInfo, TokenGrant, open_session
+from identity.domain.sessions import ClientInfo, TokenGrant, is_session_active, open_session
 from identity.models import Account, User, UserRole
 from lib_contracts.identity import UserRegistered
 from lib_database import UnitOfWork
-from lib_web.problems import ConflictError, NotFoundError
+from lib_web.problems import ConflictError, NotFoundError, ProblemError
 
 ACCOUNT_TYPE_OIDC = "oidc"
 
@@ -35,8 +35,9 @@ class ProviderAccountNotLinkedError(ConflictError):
 
     def __init__(self, provider: str) -> None:
         super().__init__(
-            f"An account with this email already exists. Sign in to it and link {provider} "
-            "from your account to use it for signing in.",
+            f"An account with this email already exists. Sign in to it, then link {provider} "
+            f"from your account (POST /api/v1/users/me/accounts/{provider}/link) to sign in "
+            "with it from then on.",
             title="Account exists",
         )
 
@@ -44,6 +45,13 @@ class ProviderAccountNotLinkedError(ConflictError):
 class ProviderAccountTakenError(ConflictError):
     def __init__(self) -> None:
         super().__init__("This provider account is already linked to another user.")
+
+
+class LinkSessionEndedError(ProblemError):
+    def __init__(self) -> None:
+        super().__init__(
+            401, "Unauthorized", "The session that started this link has ended; sign in again."
+        )
 
 
 class LastSignInMethodError(ConflictError):
@@ -226,12 +234,19 @@ async def link_account(
     user_id: str,
     who: ProviderIdentity,
     client: ClientInfo,
+    *,
+    session_id: str | None = None,
 ) -> Account:
-    """Link a provider account to a signed-in user (Auth.js' linkAccount)."""
+    """Link a provider account to a user (Auth.js' linkAccount). With `session_id`, the link
+    was asked for from that session, which must still be active."""
     async with uow:
         db = uow.session
         if await db.get(User, user_id) is None:
             raise NotFoundError("No such user.")
+        if session_id is not None and not await is_session_active(
+            db, user_id=user_id, session_id=session_id
+        ):
+            raise LinkSessionEndedError()
         account = await _find_account(db, who.provider, who.subject)
         if account is not None:
             if account.user_id != user_id:

@@ -30,6 +30,9 @@ class FlowState:
     code_verifier: str
     redirect_uri: str
     expires_at: int
+    # Set when a signed-in user links the provider account to themselves (not a sign-in).
+    link_user_id: str | None = None
+    link_session_id: str | None = None
 
 
 def _aad(provider: str) -> bytes:

@@ -47,6 +47,20 @@ class ProviderUnreachableError(ProblemError):
 
 
 @dataclass(frozen=True, slots=True)
+class LinkRequest:
+    """The signed-in user (and session) that asked to link a provider account."""
+
+    user_id: str
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedSignIn:
+    identity: ProviderIdentity
+    link: LinkRequest | None  # None: a sign-in
+
+
+@dataclass(frozen=True, slots=True)
 class StartedSignIn:
     authorization_url: str
     flow_cookie: str
@@ -91,7 +105,9 @@ class OidcSignIn:
         base = (self._redirect_base_url or request_base_url).rstrip("/")
         return base + self.callback_path(name)
 
-    async def start(self, name: str, *, request_base_url: str) -> StartedSignIn:
+    async def start(
+        self, name: str, *, request_base_url: str, link: LinkRequest | None = None
+    ) -> StartedSignIn:
         provider = self.provider(name)
         redirect_uri = self._redirect_uri(name, request_base_url)
         try:
@@ -106,6 +122,8 @@ class OidcSignIn:
             code_verifier=request.code_verifier,
             redirect_uri=redirect_uri,
             expires_at=int(time.time()) + self.flow_ttl_s,
+            link_user_id=link.user_id if link else None,
+            link_session_id=link.session_id if link else None,
         )
         return StartedSignIn(
             authorization_url=request.url,
@@ -121,7 +139,7 @@ class OidcSignIn:
         state: str | None,
         code: str | None,
         error: str | None,
-    ) -> ProviderIdentity:
+    ) -> FinishedSignIn:
         provider = self.provider(name)
         try:
             flow = unseal(self._cipher, flow_cookie, provider=name)
@@ -149,7 +167,7 @@ class OidcSignIn:
         except ProviderError as exc:
             log.warning("oidc.sign_in_rejected", provider=name, error=str(exc))
             raise ProviderRejectedError() from exc
-        return ProviderIdentity(
+        who = ProviderIdentity(
             provider=name,
             trusted=provider.trusted,
             subject=identity.subject,
@@ -166,3 +184,7 @@ class OidcSignIn:
             token_type=tokens.token_type,
             scope=tokens.scope,
         )
+        link = None
+        if flow.link_user_id is not None and flow.link_session_id is not None:
+            link = LinkRequest(user_id=flow.link_user_id, session_id=flow.link_session_id)
+        return FinishedSignIn(identity=who, link=link)

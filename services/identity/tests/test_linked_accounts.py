@@ -18,25 +18,24 @@ async def test_list_and_unlink_down_to_the_last_way_to_sign_in(
     oauth_client: httpx.AsyncClient, oidc_provider: OidcTestProvider
 ) -> None:
     email = unique_email("linked")
-    first = await provider_sign_in(oauth_client, oidc_provider, "plain-id", _login(email))
+    first = await provider_sign_in(oauth_client, oidc_provider, "trusted-id", _login(email))
     assert first.status_code == 200, first.text
-    # The same person at the trusted provider (another subject) is linked by verified email.
-    second = await provider_sign_in(oauth_client, oidc_provider, "trusted-id", _login(email))
+    tokens = first.json()
+    # The same person at a second provider, linked from their account.
+    second = await _link(oauth_client, oidc_provider, "plain-id", _login(email), tokens)
     assert second.status_code == 200, second.text
-    tokens = second.json()
-    assert tokens["user"]["id"] == first.json()["user"]["id"]
 
     page = await oauth_client.get(
         "/api/v1/users/me/accounts", params={"limit": 1}, headers=bearer(tokens)
     )
     assert page.status_code == 200
-    assert [a["provider"] for a in page.json()["items"]] == ["trusted-id"]
+    assert [a["provider"] for a in page.json()["items"]] == ["plain-id"]
     rest = await oauth_client.get(
         "/api/v1/users/me/accounts",
         params={"limit": 1, "cursor": page.json()["nextCursor"]},
         headers=bearer(tokens),
     )
-    assert [a["provider"] for a in rest.json()["items"]] == ["plain-id"]
+    assert [a["provider"] for a in rest.json()["items"]] == ["trusted-id"]
     assert rest.json()["nextCursor"] is None
     item = rest.json()["items"][0]
     assert set(item) == {"id", "type", "provider", "providerAccountId", "scope", "createdAt"}
@@ -59,9 +58,8 @@ async def test_list_and_unlink_down_to_the_last_way_to_sign_in(
 async def test_a_user_with_a_password_may_unlink_their_only_account(
     oauth_client: httpx.AsyncClient, oidc_provider: OidcTestProvider
 ) -> None:
-    email = unique_email("haspw")
-    me = await register(oauth_client, email)
-    linked = await provider_sign_in(oauth_client, oidc_provider, "trusted-id", _login(email))
+    me = await register(oauth_client)
+    linked = await _link(oauth_client, oidc_provider, "trusted-id", _login(unique_email()), me)
     assert linked.status_code == 200, linked.text
     accounts = await oauth_client.get("/api/v1/users/me/accounts", headers=bearer(me))
     (account,) = accounts.json()["items"]

@@ -63,7 +63,8 @@ async def test_a_new_user_signs_up_then_comes_back(
     body = first.json()
     user = body["user"]
     assert user["email"] == login.email.lower()
-    assert user["emailVerified"] is not None  # the provider said it is verified
+    # An untrusted provider's "verified" does not verify the email here.
+    assert user["emailVerified"] is None
     assert user["name"] == "Grace Hopper"
     assert body["accessToken"] and body["refreshToken"]
     # The provider's tokens are never handed out.
@@ -96,34 +97,60 @@ async def test_a_new_user_signs_up_then_comes_back(
     assert [a["action"] for a in audit] == ["ACCOUNT_LINKED", "LOGIN", "LOGIN"]
 
 
-async def test_an_unverified_provider_email_is_not_marked_verified(
+async def test_a_trusted_provider_verifies_the_email_only_when_it_says_so(
     oauth_client: httpx.AsyncClient, oidc_provider: OidcTestProvider
 ) -> None:
-    response = await provider_sign_in(
+    verified = await provider_sign_in(oauth_client, oidc_provider, "trusted-id", _login())
+    assert verified.status_code == 200, verified.text
+    assert verified.json()["user"]["emailVerified"] is not None
+    unverified = await provider_sign_in(
         oauth_client, oidc_provider, "trusted-id", _login(verified=False)
     )
-    assert response.status_code == 200, response.text
-    assert response.json()["user"]["emailVerified"] is None
+    assert unverified.status_code == 200, unverified.text
+    assert unverified.json()["user"]["emailVerified"] is None
 
 
-async def test_a_trusted_provider_links_to_the_user_with_that_email(
-    oauth_client: httpx.AsyncClient, oidc_provider: OidcTestProvider
+async def _verified_user(app: FastAPI, client: httpx.AsyncClient, email: str) -> dict[str, Any]:
+    """A password user whose email is verified (as the email verification flow would do)."""
+    user = await register(client, email)
+    async with app.state.database.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE users SET email_verified = now() WHERE id = :id"),
+            {"id": user["user"]["id"]},
+        )
+    return user
+
+
+async def test_a_trusted_provider_links_to_the_user_with_that_verified_email(
+    oauth_client: httpx.AsyncClient, oidc_provider: OidcTestProvider, oauth_app: FastAPI
 ) -> None:
     email = unique_email("trusted")
-    existing = await register(oauth_client, email)
+    existing = await _verified_user(oauth_app, oauth_client, email)
     response = await provider_sign_in(oauth_client, oidc_provider, "trusted-id", _login(email))
     assert response.status_code == 200, response.text
     assert response.json()["user"]["id"] == existing["user"]["id"]
-    assert response.json()["user"]["emailVerified"] is not None
     linked = await oauth_client.get("/api/v1/users/me/accounts", headers=bearer(existing))
     assert [a["provider"] for a in linked.json()["items"]] == ["trusted-id"]
 
 
-async def test_an_untrusted_provider_may_not_link_by_email(
+async def test_a_trusted_provider_does_not_link_to_a_user_whose_email_is_unverified(
     oauth_client: httpx.AsyncClient, oidc_provider: OidcTestProvider
 ) -> None:
+    # Someone registered the address without proving it is theirs: its owner, arriving from
+    # a trusted provider, must not end up sharing that account.
+    email = unique_email("squatted")
+    squatter = await register(oauth_client, email)
+    response = await provider_sign_in(oauth_client, oidc_provider, "trusted-id", _login(email))
+    assert response.status_code == 409
+    linked = await oauth_client.get("/api/v1/users/me/accounts", headers=bearer(squatter))
+    assert linked.json()["items"] == []
+
+
+async def test_an_untrusted_provider_may_not_link_by_email(
+    oauth_client: httpx.AsyncClient, oidc_provider: OidcTestProvider, oauth_app: FastAPI
+) -> None:
     email = unique_email("untrusted")
-    existing = await register(oauth_client, email)
+    existing = await _verified_user(oauth_app, oauth_client, email)
     response = await provider_sign_in(oauth_client, oidc_provider, "plain-id", _login(email))
     assert response.status_code == 409
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -133,10 +160,10 @@ async def test_an_untrusted_provider_may_not_link_by_email(
 
 
 async def test_a_trusted_provider_with_an_unverified_email_may_not_link(
-    oauth_client: httpx.AsyncClient, oidc_provider: OidcTestProvider
+    oauth_client: httpx.AsyncClient, oidc_provider: OidcTestProvider, oauth_app: FastAPI
 ) -> None:
     email = unique_email("unverified")
-    await register(oauth_client, email)
+    await _verified_user(oauth_app, oauth_client, email)
     login = _login(email, verified=False)
     response = await provider_sign_in(oauth_client, oidc_provider, "trusted-id", login)
     assert response.status_code == 409

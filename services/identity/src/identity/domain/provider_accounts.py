@@ -1,8 +1,10 @@
 """Provider (OAuth/OIDC) accounts: sign in with one, link it, list and unlink them.
 
 Linking a provider account to an existing user by a matching email happens only when the
-provider is trusted and says the email is verified: otherwise anyone who can register that
-email at some provider would take over the account.
+provider is trusted, says the email is verified, and the existing user has verified it too:
+otherwise anyone who can claim that email at some provider would take over the account, or
+someone who registered the address without owning it would share the real owner's account.
+For the same reason only a trusted provider's word makes a new user's email verified.
 """
 
 from __future__ import annotations
@@ -166,7 +168,7 @@ async def sign_in_with_provider(
 ) -> TokenGrant:
     """Open a session for the person a provider vouched for: the user already linked to that
     provider account; else the user with that email, linked now if the provider is trusted
-    and the email verified; else a new user."""
+    and the email verified on both sides; else a new user."""
     audit_ip = client.ip_address
     async with uow:
         db = uow.session
@@ -184,18 +186,17 @@ async def sign_in_with_provider(
                     await db.execute(select(User).where(User.email == email).with_for_update())
                 ).scalar_one_or_none()
             if user is not None:
-                if not (who.trusted and who.email_verified):
+                if not (who.trusted and who.email_verified and user.email_verified is not None):
                     raise ProviderAccountNotLinkedError(who.provider)
-                if user.email_verified is None:
-                    # The trusted provider has just proved the address belongs to them.
-                    user.email_verified = _now()
             else:
                 try:
                     user = await _add_user(
                         uow,
                         NewUser(
                             email=email,
-                            email_verified=_now() if email and who.email_verified else None,
+                            email_verified=(
+                                _now() if email and who.trusted and who.email_verified else None
+                            ),
                             name=who.name,
                             image=who.image,
                         ),

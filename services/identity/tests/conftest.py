@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -54,11 +55,15 @@ async def oauth_app(
     identity_settings: Callable[..., IdentitySettings], oidc_provider: OidcTestProvider
 ) -> AsyncIterator[FastAPI]:
     """Identity with the test provider configured twice: `trusted-id` may link by email,
-    `plain-id` may not."""
+    `plain-id` may not; and `down-id`, a provider nobody answers for."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        nobody = f"http://127.0.0.1:{closed.getsockname()[1]}"
     settings = identity_settings(
         oauth_providers=[
             oidc_provider.config("trusted-id", trusted=True),
             oidc_provider.config("plain-id", trusted=False),
+            {"name": "down-id", "issuer": nobody, "clientId": "c", "clientSecret": "s"},
         ]
     )
     app = create_app(settings)

@@ -157,6 +157,12 @@ async def test_an_untrusted_provider_may_not_link_by_email(
     assert "link" in response.json()["detail"]
     linked = await oauth_client.get("/api/v1/users/me/accounts", headers=bearer(existing))
     assert linked.json()["items"] == []
+    refused = await _rows(
+        oauth_app,
+        "SELECT metadata FROM audit_logs WHERE user_id = :id AND action = 'ACCOUNT_LINK_REFUSED'",
+        id=existing["user"]["id"],
+    )
+    assert [r["metadata"] for r in refused] == [{"provider": "plain-id"}]
 
 
 async def test_a_trusted_provider_with_an_unverified_email_may_not_link(
@@ -247,3 +253,9 @@ async def test_a_declined_sign_in_is_a_400(
     )
     assert response.status_code == 400
     assert response.json()["title"] == "Sign-in not granted"
+
+
+async def test_an_unreachable_provider_is_a_502(oauth_client: httpx.AsyncClient) -> None:
+    response = await oauth_client.get("/api/v1/auth/oauth/down-id/authorize")
+    assert response.status_code == 502
+    assert response.headers["content-type"].startswith("application/problem+json")

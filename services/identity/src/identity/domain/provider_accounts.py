@@ -187,6 +187,15 @@ async def sign_in_with_provider(
                 ).scalar_one_or_none()
             if user is not None:
                 if not (who.trusted and who.email_verified and user.email_verified is not None):
+                    # Nothing has been written yet: the audit row is all this commits.
+                    record_audit(
+                        db,
+                        AuditAction.ACCOUNT_LINK_REFUSED,
+                        user_id=user.id,
+                        ip_address=audit_ip,
+                        metadata={"provider": who.provider},
+                    )
+                    await uow.commit()
                     raise ProviderAccountNotLinkedError(who.provider)
             else:
                 try:

@@ -195,7 +195,8 @@ class OidcProviderClient:
         return VerifiedIdentity(
             subject=subject,
             email=email if isinstance(email, str) and email else None,
-            email_verified=claims.get("email_verified") is True,
+            # Some providers send the boolean as a string.
+            email_verified=claims.get("email_verified") in (True, "true"),
             name=_optional_str(claims.get("name")),
             picture=_optional_str(claims.get("picture")),
         )

@@ -30,6 +30,7 @@ from lib_database import UnitOfWork
 from lib_web.problems import ConflictError, NotFoundError, ProblemError
 
 ACCOUNT_TYPE_OIDC = "oidc"
+PROFILE_NAME_MAX = 200
 
 
 class ProviderAccountNotLinkedError(ConflictError):
@@ -206,8 +207,9 @@ async def sign_in_with_provider(
                             email_verified=(
                                 _now() if email and who.trusted and who.email_verified else None
                             ),
-                            name=who.name,
-                            image=who.image,
+                            # Held to what a user may set on their own profile.
+                            name=who.name[:PROFILE_NAME_MAX] if who.name else None,
+                            image=who.image if who.image and len(who.image) <= 2048 else None,
                         ),
                     )
                 except IntegrityError:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -10,6 +11,8 @@ from fastapi import FastAPI
 from identity.config import IdentitySettings
 from identity.mail.sink import MailSink
 from identity.main import create_app
+
+from .oidc_provider import OidcTestProvider, serve_test_provider
 
 
 @pytest.fixture(autouse=True)
@@ -45,5 +48,39 @@ async def identity_app(
 @pytest.fixture
 async def client(identity_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=identity_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://identity") as http:
+        yield http
+
+
+@pytest.fixture
+async def oidc_provider() -> AsyncIterator[OidcTestProvider]:
+    async with serve_test_provider() as provider:
+        yield provider
+
+
+@pytest.fixture
+async def oauth_app(
+    identity_settings: Callable[..., IdentitySettings], oidc_provider: OidcTestProvider
+) -> AsyncIterator[FastAPI]:
+    """Identity with the test provider configured twice: `trusted-id` may link by email,
+    `plain-id` may not; and `down-id`, a provider nobody answers for."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        nobody = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    settings = identity_settings(
+        oauth_providers=[
+            oidc_provider.config("trusted-id", trusted=True),
+            oidc_provider.config("plain-id", trusted=False),
+            {"name": "down-id", "issuer": nobody, "clientId": "c", "clientSecret": "s"},
+        ]
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def oauth_client(oauth_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=oauth_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://identity") as http:
         yield http

@@ -13,6 +13,8 @@ import httpx
 
 from identity.mail.sink import MailSink
 
+from .oidc_provider import Login, OidcTestProvider
+
 
 def unique_email(label: str = "user") -> str:
     return f"{label}-{uuid.uuid4().hex[:10]}@Example.com"
@@ -62,3 +64,17 @@ async def mailed_token(
 
 VERIFY_SUBJECT = "Confirm your email address"
 RESET_SUBJECT = "Reset your password"
+
+
+async def provider_sign_in(
+    client: httpx.AsyncClient, provider: OidcTestProvider, name: str, login: Login
+) -> httpx.Response:
+    """The browser's round trip: identity's authorize, the provider's authorize (over real
+    HTTP), then identity's callback with the flow cookie `client` keeps."""
+    provider.next_login = login
+    start = await client.get(f"/api/v1/auth/oauth/{name}/authorize")
+    assert start.status_code == 302, start.text
+    async with httpx.AsyncClient() as browser:
+        at_provider = await browser.get(start.headers["location"])
+    assert at_provider.status_code == 302, at_provider.text
+    return await client.get(at_provider.headers["location"])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 from collections.abc import Callable
 
 import httpx
@@ -112,6 +114,8 @@ def test_production_refuses_the_development_signing_key() -> None:
         "database_url": "postgresql+asyncpg://identity:real@db/platform",
         "internal_token": "real-internal-token",
         "token_pepper": "real-pepper",
+        "provider_token_keys": json.dumps({"real": base64.b64encode(os.urandom(32)).decode()}),
+        "provider_token_active_key_id": "real",
     }
     with pytest.raises(ValidationError, match="JWT_SIGNING_KEYS"):
         IdentitySettings(**production)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import ClassVar
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic.alias_generators import to_camel
 from pydantic_settings import SettingsConfigDict
 
 from lib_settings import DevelopmentSecretError, ServiceSettings, dev_secret
@@ -20,6 +22,40 @@ DEV_SIGNING_KEY_PEM = (
 DEV_SIGNING_KEYS = json.dumps({DEV_SIGNING_KID: DEV_SIGNING_KEY_PEM})
 # Where `make dev` runs its mail sink (`identity-mail-sink`), so mails go there by default.
 DEV_MAIL_SINK_PORT = 1025
+
+DEV_PROVIDER_TOKEN_KEY_ID = "dev-aesgcm-1"
+# A development-only AES-256 key (base64), published on purpose: production refuses it.
+DEV_PROVIDER_TOKEN_KEY = "ZGV2LW9ubHktcHJvdmlkZXItdG9rZW4ta2V5LTMyYiE="
+DEV_PROVIDER_TOKEN_KEYS = json.dumps({DEV_PROVIDER_TOKEN_KEY_ID: DEV_PROVIDER_TOKEN_KEY})
+
+
+class OidcProviderConfig(BaseModel):
+    """One OpenID Connect provider users may sign in with (an item of `OAUTH_PROVIDERS`)."""
+
+    # Both `clientId` and `client_id` are accepted in the JSON.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+    )
+
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", description="the `{provider}` of the routes"
+    )
+    issuer: str = Field(min_length=1, description="issuer URL; must equal the ID tokens' `iss`")
+    discovery_url: str | None = Field(
+        default=None,
+        description="OpenID configuration URL; default `<issuer>/.well-known/openid-configuration`",
+    )
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
+    scopes: list[str] = Field(default=["openid", "email", "profile"], min_length=1)
+    trusted: bool = Field(
+        default=False,
+        description="its verified emails may link to an existing user with that email",
+    )
+
+    @property
+    def configuration_url(self) -> str:
+        return self.discovery_url or (self.issuer.rstrip("/") + "/.well-known/openid-configuration")
 
 
 class IdentitySettings(ServiceSettings):
@@ -136,6 +172,49 @@ class IdentitySettings(ServiceSettings):
         description="tokens a completed referral grants the referrer (billing credits them)",
     )
 
+    oauth_providers: list[OidcProviderConfig] = Field(
+        default=[],
+        description="JSON list of OpenID Connect providers: name, issuer, discoveryUrl "
+        "(optional), clientId, clientSecret, scopes, trusted",
+    )
+    oauth_redirect_base_url: str = Field(
+        default="",
+        description="public base URL of identity that providers redirect back to; empty = "
+        "the base URL of the authorize request",
+    )
+    oauth_flow_ttl_s: int = Field(
+        default=600,
+        ge=30,
+        le=3_600,
+        description="how long a started provider sign-in may take (state cookie lifetime), s",
+    )
+    provider_token_keys: SecretStr = dev_secret(
+        DEV_PROVIDER_TOKEN_KEYS,
+        description="JSON object key id -> base64 AES key (256 bits) that encrypt provider "
+        "tokens at rest; keep a retired key until `rotate-token-keys` has re-encrypted its rows",
+    )
+    provider_token_active_key_id: str = Field(
+        default=DEV_PROVIDER_TOKEN_KEY_ID,
+        min_length=1,
+        description="key id (of `PROVIDER_TOKEN_KEYS`) that encrypts new provider tokens",
+    )
+
+    def oauth_provider(self, name: str) -> OidcProviderConfig | None:
+        return next((p for p in self.oauth_providers if p.name == name), None)
+
+    def provider_token_key_values(self) -> dict[str, bytes]:
+        """The configured provider-token keys, key id -> raw AES key."""
+        keys = json.loads(self.provider_token_keys.get_secret_value())
+        if not isinstance(keys, dict) or not keys:
+            raise ValueError("provider_token_keys must be a JSON object of key id -> base64 key")
+        decoded: dict[str, bytes] = {}
+        for key_id, value in keys.items():
+            raw = base64.b64decode(value, validate=True) if isinstance(value, str) else b""
+            if not key_id or len(raw) != 32:
+                raise ValueError(f"provider_token_keys[{key_id!r}] must be 32 bytes, base64")
+            decoded[key_id] = raw
+        return decoded
+
     def signing_key_pems(self) -> dict[str, str]:
         """The configured signing keys, kid -> PEM."""
         keys = json.loads(self.jwt_signing_keys.get_secret_value())
@@ -159,4 +238,23 @@ class IdentitySettings(ServiceSettings):
                 "identity: refusing to start in production with the development signing key; "
                 "set IDENTITY_JWT_SIGNING_KEYS"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_provider_settings(self) -> IdentitySettings:
+        token_keys = self.provider_token_key_values()
+        if self.provider_token_active_key_id not in token_keys:
+            raise ValueError(
+                f"provider_token_active_key_id {self.provider_token_active_key_id!r} is not in "
+                "provider_token_keys"
+            )
+        dev_key = base64.b64decode(DEV_PROVIDER_TOKEN_KEY)
+        if self.environment == "production" and dev_key in token_keys.values():
+            raise DevelopmentSecretError(
+                "identity: refusing to start in production with the development provider-token "
+                "key; set IDENTITY_PROVIDER_TOKEN_KEYS"
+            )
+        names = [p.name for p in self.oauth_providers]
+        if len(names) != len(set(names)):
+            raise ValueError("oauth_providers: two providers have the same name")
         return self

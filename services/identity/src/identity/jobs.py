@@ -1,10 +1,30 @@
-"""The identity worker's scheduled jobs (lib_runtime.scheduling)."""
+"""Identity's scheduled jobs, run by its worker (`identity-worker run-job <name>` runs one now)."""
 
 from __future__ import annotations
 
+from functools import cache
+
+from identity.config import IdentitySettings
+from identity.credentials.provider_token_cipher import ProviderTokenCipher
 from identity.domain.cleanup import delete_stale_credentials
-from lib_runtime.scheduling import ScheduledJob
+from identity.domain.provider_tokens import rotate_token_keys
+from lib_runtime.scheduling import ScheduledJob, UnitOfWorkFactory
+
+
+@cache
+def _provider_token_cipher() -> ProviderTokenCipher:
+    # Read when the job first runs, in the worker process, never at import.
+    return ProviderTokenCipher.from_settings(IdentitySettings())
+
+
+async def rotate_provider_token_keys(uow_factory: UnitOfWorkFactory) -> int:
+    """Re-encrypt provider tokens still under a retired key with the active one: after a new
+    `PROVIDER_TOKEN_ACTIVE_KEY_ID` is deployed, the worker converts every row by itself."""
+    report = await rotate_token_keys(uow_factory, _provider_token_cipher())
+    return report.rotated
+
 
 JOBS: list[ScheduledJob] = [
     ScheduledJob(name="delete-stale-credentials", every_s=3600.0, run=delete_stale_credentials),
+    ScheduledJob(name="rotate-token-keys", every_s=600.0, run=rotate_provider_token_keys),
 ]

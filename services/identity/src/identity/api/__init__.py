@@ -2,7 +2,16 @@
 
 from fastapi import APIRouter
 
-from identity.api import account_mail, admin_audit_logs, admin_users, auth, jwks, users
+from identity.api import (
+    account_mail,
+    admin_audit_logs,
+    admin_users,
+    auth,
+    jwks,
+    linked_accounts,
+    oauth,
+    users,
+)
 
 ROUTERS: list[APIRouter] = [
     jwks.router,
@@ -11,4 +20,6 @@ ROUTERS: list[APIRouter] = [
     users.router,
     admin_users.router,
     admin_audit_logs.router,
+    oauth.router,
+    linked_accounts.router,
 ]

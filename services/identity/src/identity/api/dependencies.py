@@ -8,10 +8,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from identity.credentials.kit import CredentialKit
+from identity.credentials.provider_token_cipher import ProviderTokenCipher
 from identity.domain.login_throttle import LoginThrottle
 from identity.domain.mail_policy import MailPolicy
 from identity.domain.sessions import ClientInfo, is_session_active
 from identity.mail.mailer import Mailer
+from identity.oidc.sign_in import OidcSignIn
 from lib_auth import AuthError, CurrentPrincipal, Principal, require_role
 from lib_runtime.dependencies import UnitOfWorkDep
 
@@ -34,6 +36,16 @@ def get_mailer(request: Request) -> Mailer:
 def get_mail_policy(request: Request) -> MailPolicy:
     policy: MailPolicy = request.app.state.mail_policy
     return policy
+
+
+def get_provider_token_cipher(request: Request) -> ProviderTokenCipher:
+    cipher: ProviderTokenCipher = request.app.state.provider_token_cipher
+    return cipher
+
+
+def get_oidc_sign_in(request: Request) -> OidcSignIn:
+    sign_in: OidcSignIn = request.app.state.oidc_sign_in
+    return sign_in
 
 
 def get_client_info(request: Request) -> ClientInfo:
@@ -81,3 +93,5 @@ ClientInfoDep = Annotated[ClientInfo, Depends(get_client_info)]
 MailerDep = Annotated[Mailer, Depends(get_mailer)]
 MailPolicyDep = Annotated[MailPolicy, Depends(get_mail_policy)]
 CurrentAdmin = Annotated[AuthenticatedUser, Depends(get_current_admin)]
+ProviderTokenCipherDep = Annotated[ProviderTokenCipher, Depends(get_provider_token_cipher)]
+OidcSignInDep = Annotated[OidcSignIn, Depends(get_oidc_sign_in)]

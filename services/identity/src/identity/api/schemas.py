@@ -15,7 +15,7 @@ from pydantic.alias_generators import to_camel
 
 from identity.domain.referrals import ReferralEntry
 from identity.domain.sessions import TokenGrant
-from identity.models import AuditLog, Session, User, UserRole
+from identity.models import Account, AuditLog, Session, User, UserRole
 
 _EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -192,3 +192,22 @@ class AuditLogResponse(ResponseBody):
     @classmethod
     def of(cls, entry: AuditLog) -> AuditLogResponse:
         return cls.model_validate(entry)
+
+
+class LinkedAccountResponse(ResponseBody):
+    """A linked provider account; its provider tokens are never shown."""
+
+    id: str
+    type: str
+    provider: str
+    provider_account_id: str
+    scope: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, account: Account) -> LinkedAccountResponse:
+        return cls.model_validate(account)
+
+
+class AuthorizationUrlResponse(ResponseBody):
+    authorization_url: str = Field(description="where to send the browser next")

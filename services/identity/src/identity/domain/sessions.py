@@ -260,3 +260,37 @@ async def list_my_sessions(
         sessions=sessions,
         next_cursor=encode_cursor(sessions[-1].created_at, sessions[-1].id) if has_more else None,
     )
+
+
+async def create_session(
+    uow: UnitOfWork, kit: CredentialKit, user_id: str, client: ClientInfo
+) -> TokenGrant:
+    """A new session for a user already authenticated some other way (Auth.js' createSession)."""
+    async with uow:
+        user = await uow.session.get(User, user_id)
+        if user is None:
+            raise NotFoundError("No such user.")
+        grant = open_session(uow.session, kit, user, client)
+        await uow.commit()
+    return grant
+
+
+async def get_session_and_user(
+    uow: UnitOfWork, kit: CredentialKit, refresh_token: str
+) -> tuple[Session, User] | None:
+    """The active session of a refresh token and its user (Auth.js' getSessionAndUser);
+    None for an unknown, rotated-away, revoked or expired token."""
+    digest = kit.token_digester.digest(refresh_token)
+    async with uow:
+        found = (
+            await uow.session.execute(
+                select(Session, User)
+                .join(User, col(User.id) == col(Session.user_id))
+                .where(
+                    Session.session_token == digest,
+                    col(Session.revoked_at).is_(None),
+                    col(Session.expires) > _now(),
+                )
+            )
+        ).first()
+    return (found[0], found[1]) if found is not None else None

@@ -1,0 +1,1 @@
+"""Signing in with OpenID Connect providers: the provider client and the sign-in flow state."""

@@ -2,11 +2,24 @@
 
 from fastapi import APIRouter
 
-from billing.api import payment_methods, plans, subscription, webhooks
+from billing.api import (
+    admin_tokens,
+    payment_methods,
+    plans,
+    reservations,
+    subscription,
+    tokens,
+    vouchers,
+    webhooks,
+)
 
 ROUTERS: list[APIRouter] = [
     plans.router,
     subscription.router,
     payment_methods.router,
     webhooks.router,
+    tokens.router,
+    vouchers.router,
+    admin_tokens.router,
+    reservations.router,
 ]

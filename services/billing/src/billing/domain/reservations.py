@@ -1,0 +1,258 @@
+"""Tokens held for paid work: reserved for a job id (internal route), committed when the job
+completes (a SPEND ledger row), released when it fails or is never confirmed in time.
+
+A reservation is idempotent on the job id: the same job gets the same reservation back, the
+same job with another user or amount is a conflict. Held tokens stay in the balance (they
+are not in the ledger yet) but leave its spendable part. Each reservation counts one
+generation against the user's daily quota; a released one gives it back.
+
+Out of order: a completion or failure for a job whose reservation is not known yet is
+handled as follows. A failure leaves a RELEASED tombstone under that job id, so a late
+reserve call for the job holds nothing. A completion cannot be charged without the
+reservation, so it is retried (the consumer's retry path) until the reservation exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import Row, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from billing.domain import ledger, quotas
+from billing.domain.errors import ReservationConflictError
+from billing.domain.quotas import utc_day
+from billing.models import ReservationStatus, TokenTransactionType, new_id, utc_now
+from lib_database import UnitOfWork
+
+log = structlog.get_logger(__name__)
+
+LEDGER_SOURCE = "reservation"
+
+_COLUMNS = (
+    "id, user_id, job_id, amount, status, source, expires_at, committed_at, released_at, created_at"
+)
+
+_BY_JOB = text(f"SELECT {_COLUMNS} FROM token_reservations WHERE job_id = :job_id")
+
+_HOLD = text(
+    "UPDATE user_token_balances SET reserved = reserved + :amount, updated_at = :now "
+    "WHERE user_id = :user_id AND balance - reserved >= :amount RETURNING balance"
+)
+
+_INSERT = text(
+    f"""
+    INSERT INTO token_reservations
+        (id, user_id, job_id, amount, status, source, expires_at, created_at, updated_at)
+    VALUES (:id, :user_id, :job_id, :amount, 'HELD', :source, :expires_at, :now, :now)
+    ON CONFLICT (job_id) DO NOTHING
+    RETURNING {_COLUMNS}
+    """
+)
+
+# The reservation an event names: by our id, else by the job id (content's generation id).
+_LOCK_FOR_EVENT = text(
+    f"SELECT {_COLUMNS} FROM token_reservations WHERE id = :id OR job_id = :job_id "
+    "ORDER BY (id = :id) DESC LIMIT 1 FOR UPDATE"
+)
+
+_MARK_COMMITTED = text(
+    "UPDATE token_reservations SET status = 'COMMITTED', committed_at = :now, updated_at = :now "
+    "WHERE id = :id"
+)
+_MARK_RELEASED = text(
+    "UPDATE token_reservations SET status = 'RELEASED', released_at = :now, updated_at = :now "
+    "WHERE id = :id"
+)
+_UNHOLD = text(
+    "UPDATE user_token_balances SET reserved = reserved - :amount, updated_at = :now "
+    "WHERE user_id = :user_id"
+)
+
+_TOMBSTONE = text(
+    """
+    INSERT INTO token_reservations
+        (id, user_id, job_id, amount, status, source, expires_at, released_at,
+         created_at, updated_at)
+    VALUES (:id, :user_id, :job_id, :amount, 'RELEASED', :source, :now, :now, :now, :now)
+    ON CONFLICT DO NOTHING
+    """
+)
+
+_DUE = text(
+    f"SELECT {_COLUMNS} FROM token_reservations WHERE status = 'HELD' AND expires_at <= :now "
+    "ORDER BY expires_at LIMIT :limit FOR UPDATE SKIP LOCKED"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    id: str
+    user_id: str
+    job_id: str
+    amount: int
+    status: str
+    source: str | None
+    expires_at: datetime
+    committed_at: datetime | None
+    released_at: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> Reservation:
+        return cls(**row._asdict())
+
+
+class ReservationNotFoundYetError(Exception):
+    """A completion arrived before its reservation: retried later by the consumer."""
+
+
+def _same_request(reservation: Reservation, user_id: str, amount: int) -> Reservation:
+    if reservation.user_id != user_id or reservation.amount != amount:
+        raise ReservationConflictError()
+    return reservation
+
+
+async def reserve(
+    uow: UnitOfWork,
+    *,
+    user_id: str,
+    job_id: str,
+    amount: int,
+    source: str | None,
+    daily_limits: Mapping[str, int],
+    hold_for: timedelta,
+) -> tuple[Reservation, bool]:
+    """Hold `amount` tokens for `job_id`; (the reservation, whether it is new)."""
+    now = utc_now()
+    async with uow:
+        conn = uow.connection
+        existing = (await conn.execute(_BY_JOB, {"job_id": job_id})).first()
+        if existing is not None:
+            return _same_request(Reservation.of(existing), user_id, amount), False
+        await quotas.use_one(conn, user_id, daily_limits, now=now)
+        held = (
+            await conn.execute(_HOLD, {"user_id": user_id, "amount": amount, "now": now})
+        ).first()
+        if held is None:
+            raise await ledger.refusal(conn, user_id, -amount)
+        inserted = (
+            await conn.execute(
+                _INSERT,
+                {
+                    "id": new_id(),
+                    "user_id": user_id,
+                    "job_id": job_id,
+                    "amount": amount,
+                    "source": source,
+                    "expires_at": now + hold_for,
+                    "now": now,
+                },
+            )
+        ).first()
+        if inserted is None:
+            # The same job was reserved concurrently: undo this attempt, answer with that one.
+            await uow.rollback()
+            row = (await conn.execute(_BY_JOB, {"job_id": job_id})).one()
+            return _same_request(Reservation.of(row), user_id, amount), False
+        await uow.commit()
+        return Reservation.of(inserted), True
+
+
+async def _lock_for_event(
+    conn: AsyncConnection, reservation_id: str, job_id: str
+) -> Reservation | None:
+    row = (await conn.execute(_LOCK_FOR_EVENT, {"id": reservation_id, "job_id": job_id})).first()
+    return Reservation.of(row) if row is not None else None
+
+
+async def commit(
+    conn: AsyncConnection, *, reservation_id: str, job_id: str, metadata: dict[str, Any]
+) -> bool:
+    """The job completed: spend the held tokens (inside the caller's transaction). False if
+    there was nothing to do (committed before, or released before the job completed)."""
+    reservation = await _lock_for_event(conn, reservation_id, job_id)
+    if reservation is None:
+        raise ReservationNotFoundYetError(f"no reservation {reservation_id} / job {job_id}")
+    if reservation.status != ReservationStatus.HELD:
+        if reservation.status == ReservationStatus.RELEASED:
+            log.warning(
+                "reservation.completed_after_release",
+                reservation_id=reservation.id,
+                job_id=reservation.job_id,
+            )
+        return False
+    now = utc_now()
+    await ledger.post(
+        conn,
+        user_id=reservation.user_id,
+        amount=-reservation.amount,
+        reserved_delta=-reservation.amount,
+        type_=TokenTransactionType.SPEND,
+        source=LEDGER_SOURCE,
+        source_id=reservation.id,
+        metadata={"jobId": reservation.job_id, **metadata},
+        now=now,
+    )
+    await conn.execute(_MARK_COMMITTED, {"id": reservation.id, "now": now})
+    return True
+
+
+async def _release(conn: AsyncConnection, reservation: Reservation, now: datetime) -> None:
+    await conn.execute(
+        _UNHOLD, {"user_id": reservation.user_id, "amount": reservation.amount, "now": now}
+    )
+    await conn.execute(_MARK_RELEASED, {"id": reservation.id, "now": now})
+    await quotas.give_back(conn, reservation.user_id, day=utc_day(reservation.created_at), now=now)
+
+
+async def release(
+    conn: AsyncConnection,
+    *,
+    reservation_id: str,
+    job_id: str,
+    user_id: str,
+    amount: int,
+    source: str | None,
+) -> bool:
+    """The job failed: give the held tokens back (inside the caller's transaction). A failure
+    for a job not reserved yet leaves a RELEASED tombstone, so a late reserve holds nothing."""
+    now = utc_now()
+    reservation = await _lock_for_event(conn, reservation_id, job_id)
+    if reservation is None:
+        await conn.execute(
+            _TOMBSTONE,
+            {
+                "id": reservation_id,
+                "user_id": user_id,
+                "job_id": job_id,
+                "amount": max(amount, 1),
+                "source": source,
+                "now": now,
+            },
+        )
+        return False
+    if reservation.status != ReservationStatus.HELD:
+        return False
+    await _release(conn, reservation, now)
+    return True
+
+
+async def release_expired(uow: UnitOfWork, *, now: datetime, batch_size: int = 100) -> int:
+    """The timeout job: release held reservations past their deadline, one commit per batch.
+    Safe to run twice or concurrently: a released one is no longer HELD, locked ones are
+    skipped."""
+    released = 0
+    async with uow:
+        while True:
+            due = (await uow.connection.execute(_DUE, {"now": now, "limit": batch_size})).all()
+            for row in due:
+                await _release(uow.connection, Reservation.of(row), now)
+            await uow.commit()
+            released += len(due)
+            if len(due) < batch_size:
+                return released

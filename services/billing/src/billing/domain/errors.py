@@ -71,7 +71,7 @@ class DailyQuotaExceededError(ProblemError):
             "UTC.",
             headers={"Retry-After": str(retry_after)},
             limit=limit,
-            resetsAt=resets_at.isoformat(),
+            resetsAt=resets_at.isoformat().replace("+00:00", "Z"),
         )
 
 

@@ -6,6 +6,9 @@ same job with another user or amount is a conflict. Held tokens stay in the bala
 are not in the ledger yet) but leave its spendable part. Each reservation counts one
 generation against the user's daily quota; a released one gives it back.
 
+Locks are taken in one order everywhere: reservation row, then the user's quota row, then
+their balance row.
+
 Out of order: a completion or failure for a job whose reservation is not known yet is
 handled as follows. A failure leaves a RELEASED tombstone under that job id, so a late
 reserve call for the job holds nothing. A completion cannot be charged without the
@@ -203,11 +206,12 @@ async def commit(
 
 
 async def _release(conn: AsyncConnection, reservation: Reservation, now: datetime) -> None:
+    # The quota row before the balance row: the order `reserve` takes them in (no deadlock).
+    await quotas.give_back(conn, reservation.user_id, day=utc_day(reservation.created_at), now=now)
     await conn.execute(
         _UNHOLD, {"user_id": reservation.user_id, "amount": reservation.amount, "now": now}
     )
     await conn.execute(_MARK_RELEASED, {"id": reservation.id, "now": now})
-    await quotas.give_back(conn, reservation.user_id, day=utc_day(reservation.created_at), now=now)
 
 
 async def release(
@@ -249,9 +253,16 @@ async def release_expired(uow: UnitOfWork, *, now: datetime, batch_size: int = 1
     released = 0
     async with uow:
         while True:
-            due = (await uow.connection.execute(_DUE, {"now": now, "limit": batch_size})).all()
-            for row in due:
-                await _release(uow.connection, Reservation.of(row), now)
+            due = [
+                Reservation.of(row)
+                for row in (
+                    await uow.connection.execute(_DUE, {"now": now, "limit": batch_size})
+                ).all()
+            ]
+            # One user's rows after another's, in the same order in every run (no deadlock
+            # between two runs that picked the same users' reservations).
+            for reservation in sorted(due, key=lambda r: (r.user_id, r.id)):
+                await _release(uow.connection, reservation, now)
             await uow.commit()
             released += len(due)
             if len(due) < batch_size:

@@ -17,6 +17,7 @@ reservation, so it is retried (the consumer's retry path) until the reservation 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,7 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from billing.domain import ledger, quotas
 from billing.domain.errors import ReservationConflictError
 from billing.domain.quotas import utc_day
-from billing.models import ReservationStatus, TokenTransactionType, new_id, utc_now
+from billing.models import (
+    ReservationStatus,
+    SubscriptionTier,
+    TokenTransactionType,
+    new_id,
+    utc_now,
+)
 from lib_database import UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -41,6 +48,44 @@ _COLUMNS = (
 )
 
 _BY_JOB = text(f"SELECT {_COLUMNS} FROM token_reservations WHERE job_id = :job_id")
+
+# The whole reservation in one statement: the day's quota counter (the tier's limit from the
+# settings, else the plan's), the hold on the balance, the reservation row. Each step only
+# happens if the one before it did; if no row comes back, something refused (or the job is
+# known) and the caller rolls back and takes the step-by-step path to find out what.
+_RESERVE_AT_ONCE = text(
+    f"""
+    WITH plan AS (
+        SELECT p.tier, COALESCE(
+            CAST(CAST(:limits AS jsonb) ->> p.tier AS integer), p.daily_generations
+        ) AS daily_limit
+        FROM subscription_plans p
+        WHERE p.tier = COALESCE(
+            (SELECT s.tier FROM subscriptions s WHERE s.user_id = :user_id), :free
+        )
+    ), quota AS (
+        INSERT INTO daily_quotas
+            (id, user_id, quota_date, tier, daily_limit, used, resets_at, created_at, updated_at)
+        SELECT :quota_id, :user_id, :day, plan.tier, plan.daily_limit, 1, :resets_at, :now, :now
+        FROM plan WHERE plan.daily_limit > 0
+        ON CONFLICT (user_id, quota_date) DO UPDATE
+        SET used = daily_quotas.used + 1, daily_limit = EXCLUDED.daily_limit,
+            tier = EXCLUDED.tier, updated_at = EXCLUDED.updated_at
+        WHERE daily_quotas.used < EXCLUDED.daily_limit
+        RETURNING used
+    ), held AS (
+        UPDATE user_token_balances SET reserved = reserved + :amount, updated_at = :now
+        WHERE user_id = :user_id AND balance - reserved >= :amount
+          AND EXISTS (SELECT 1 FROM quota)
+        RETURNING user_id
+    )
+    INSERT INTO token_reservations
+        (id, user_id, job_id, amount, status, source, expires_at, created_at, updated_at)
+    SELECT :id, :user_id, :job_id, :amount, 'HELD', :source, :expires_at, :now, :now FROM held
+    ON CONFLICT (job_id) DO NOTHING
+    RETURNING {_COLUMNS}
+    """
+)
 
 _HOLD = text(
     "UPDATE user_token_balances SET reserved = reserved + :amount, updated_at = :now "
@@ -63,9 +108,16 @@ _LOCK_FOR_EVENT = text(
     "ORDER BY (id = :id) DESC LIMIT 1 FOR UPDATE"
 )
 
-_MARK_COMMITTED = text(
-    "UPDATE token_reservations SET status = 'COMMITTED', committed_at = :now, updated_at = :now "
-    "WHERE id = :id"
+# Locks and marks the held reservation an event names in one statement.
+_COMMIT_HELD = text(
+    f"""
+    UPDATE token_reservations SET status = 'COMMITTED', committed_at = :now, updated_at = :now
+    WHERE id = (
+        SELECT id FROM token_reservations WHERE id = :id OR job_id = :job_id
+        ORDER BY (id = :id) DESC LIMIT 1
+    ) AND status = 'HELD'
+    RETURNING {_COLUMNS}
+    """
 )
 _MARK_RELEASED = text(
     "UPDATE token_reservations SET status = 'RELEASED', released_at = :now, updated_at = :now "
@@ -134,6 +186,29 @@ async def reserve(
     now = utc_now()
     async with uow:
         conn = uow.connection
+        reserved = (
+            await conn.execute(
+                _RESERVE_AT_ONCE,
+                {
+                    "id": new_id(),
+                    "quota_id": new_id(),
+                    "user_id": user_id,
+                    "job_id": job_id,
+                    "amount": amount,
+                    "source": source,
+                    "limits": json.dumps(dict(daily_limits)),
+                    "free": SubscriptionTier.FREE,
+                    "day": utc_day(now),
+                    "resets_at": quotas.next_reset(now),
+                    "expires_at": now + hold_for,
+                    "now": now,
+                },
+            )
+        ).first()
+        if reserved is not None:
+            await uow.commit()
+            return Reservation.of(reserved), True
+        await uow.rollback()
         existing = (await conn.execute(_BY_JOB, {"job_id": job_id})).first()
         if existing is not None:
             return _same_request(Reservation.of(existing), user_id, amount), False
@@ -178,18 +253,20 @@ async def commit(
 ) -> bool:
     """The job completed: spend the held tokens (inside the caller's transaction). False if
     there was nothing to do (committed before, or released before the job completed)."""
-    reservation = await _lock_for_event(conn, reservation_id, job_id)
-    if reservation is None:
-        raise ReservationNotFoundYetError(f"no reservation {reservation_id} / job {job_id}")
-    if reservation.status != ReservationStatus.HELD:
-        if reservation.status == ReservationStatus.RELEASED:
+    now = utc_now()
+    held = (
+        await conn.execute(_COMMIT_HELD, {"id": reservation_id, "job_id": job_id, "now": now})
+    ).first()
+    if held is None:
+        known = await _lock_for_event(conn, reservation_id, job_id)
+        if known is None:
+            raise ReservationNotFoundYetError(f"no reservation {reservation_id} / job {job_id}")
+        if known.status == ReservationStatus.RELEASED:
             log.warning(
-                "reservation.completed_after_release",
-                reservation_id=reservation.id,
-                job_id=reservation.job_id,
+                "reservation.completed_after_release", reservation_id=known.id, job_id=job_id
             )
         return False
-    now = utc_now()
+    reservation = Reservation.of(held)
     await ledger.post(
         conn,
         user_id=reservation.user_id,
@@ -201,7 +278,6 @@ async def commit(
         metadata={"jobId": reservation.job_id, **metadata},
         now=now,
     )
-    await conn.execute(_MARK_COMMITTED, {"id": reservation.id, "now": now})
     return True
 
 

@@ -131,6 +131,24 @@ async def measure_baseline(
     return sum(counts) / (time.monotonic() - started)
 
 
+async def measure_empty_transactions(database: Database, concurrency: int, seconds: float) -> float:
+    """Units of work that run `SELECT 1` and commit, per second: the floor every use case
+    pays (pool checkout, BEGIN, COMMIT through SQLAlchemy), for reading the ratio."""
+
+    def caller(index: int) -> Any:
+        async def empty(n: int) -> None:
+            async with UnitOfWork(database, source="billing") as uow:
+                await uow.connection.execute(text("SELECT 1"))
+                await uow.commit()
+
+        return empty
+
+    deadline = time.monotonic() + seconds
+    started = time.monotonic()
+    counts = await asyncio.gather(*(until(deadline, caller(i)) for i in range(concurrency)))
+    return sum(counts) / (time.monotonic() - started)
+
+
 async def inconsistencies(database: Database) -> dict[str, int]:
     """Counts of broken invariants (all must be 0)."""
     checks = {
@@ -187,8 +205,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             # Warm both paths (connections, prepared statements) before measuring.
             await measure_baseline(pool, args.users, args.concurrency, 0.5)
             await measure_ledger(database, users, args.concurrency, 0.5)
-            baseline, ledger_rates = [], []
+            baseline, ledger_rates, empty_rates = [], [], []
             for _ in range(args.repetitions):
+                empty_rates.append(
+                    await measure_empty_transactions(database, args.concurrency, args.seconds / 2)
+                )
                 baseline.append(
                     await measure_baseline(pool, args.users, args.concurrency, args.seconds)
                 )
@@ -207,6 +228,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "seconds": args.seconds,
         "baseline_updates_per_s": baseline,
         "reserve_commit_per_s": ledger_rates,
+        "empty_unit_of_work_per_s": empty_rates,
+        "median_empty_unit_of_work": round(statistics.median(empty_rates), 1),
         "median_baseline": round(base, 1),
         "median_reserve_commit": round(rate, 1),
         "ratio": round(rate / base, 3),
@@ -222,6 +245,7 @@ if __name__ == "__main__":
     arguments.output.parent.mkdir(parents=True, exist_ok=True)
     arguments.output.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"raw UPDATE ... RETURNING (asyncpg): {figures['median_baseline']:>9,.0f} /s")
+    print(f"empty unit of work (SELECT 1):      {figures['median_empty_unit_of_work']:>9,.0f} /s")
     print(f"reserve + commit (billing):         {figures['median_reserve_commit']:>9,.0f} /s")
     print(
         f"ratio {figures['ratio']:.0%} (target >= {TARGET_RATIO:.0%}), "

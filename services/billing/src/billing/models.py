@@ -101,7 +101,8 @@ class SubscriptionStatus(StrEnum):
 
 class TokenTransactionType(StrEnum):
     """Seed 004's TokenTransactionType: earned by regeneration, purchase, voucher, referral or
-    subscription; spent; refunded (a released reservation, a refund); admin adjustment."""
+    subscription; spent; refunded; admin adjustment. (A released reservation writes no row:
+    held tokens never left the ledger.)"""
 
     EARN_REGENERATION = "EARN_REGENERATION"
     EARN_PURCHASE = "EARN_PURCHASE"

@@ -158,3 +158,22 @@ async def test_a_referral_credits_the_referrer_once(tokens_app: TokensApp) -> No
         )
     ).json()["items"]
     assert [(r["amount"], r["sourceId"]) for r in rows] == [(50, event.referral_id)]
+
+
+async def test_packages_on_sale_are_listed_in_order_in_pages(tokens_app: TokensApp) -> None:
+    first = await tokens_app.http.get("/api/v1/tokens/packages", params={"limit": 2})
+    assert first.status_code == 200
+    page = first.json()
+    assert [p["id"] for p in page["items"]] == ["pkg_starter", "pkg_creator"]
+    assert page["items"][0] == {
+        "id": "pkg_starter",
+        "name": "Starter",
+        "tokens": 50,
+        "priceCents": 499,
+        "currency": "usd",
+    }
+    rest = await tokens_app.http.get(
+        "/api/v1/tokens/packages", params={"limit": 2, "cursor": page["nextCursor"]}
+    )
+    assert [p["id"] for p in rest.json()["items"]] == ["pkg_studio"]
+    assert rest.json()["nextCursor"] is None

@@ -106,3 +106,11 @@ class ReservationResponse(ResponseBody):
     status: str
     expires_at: datetime
     created_at: datetime
+
+
+class TokensPackageResponse(ResponseBody):
+    id: str
+    name: str
+    tokens: int
+    price_cents: int
+    currency: str

@@ -1,4 +1,5 @@
-"""The caller's tokens: /api/v1/tokens (balance, ledger) and /api/v1/quota (today's quota)."""
+"""The caller's tokens: /api/v1/tokens (balance, ledger, packages on sale) and /api/v1/quota
+(today's quota)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,17 @@ from fastapi import APIRouter, Query, Request
 
 from billing.api.dependencies import CurrentUserId
 from billing.api.schemas import Page
-from billing.api.token_schemas import BalanceResponse, QuotaResponse, TransactionResponse
+from billing.api.token_schemas import (
+    BalanceResponse,
+    QuotaResponse,
+    TokensPackageResponse,
+    TransactionResponse,
+)
 from billing.config import BillingSettings
 from billing.domain import tokens
 from billing.models import TokenTransactionType
 from lib_runtime.dependencies import UnitOfWorkDep
+from lib_web.problems import BadRequestError
 
 router = APIRouter(tags=["tokens"])
 
@@ -52,6 +59,26 @@ async def get_transaction(
 ) -> TransactionResponse:
     row = await tokens.get_transaction(uow, user_id, transaction_id)
     return TransactionResponse.model_validate(row)
+
+
+@router.get("/api/v1/tokens/packages")
+async def list_packages(
+    uow: UnitOfWorkDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=16)] = None,
+) -> Page[TokensPackageResponse]:
+    """Token packages on sale (public), in their display order."""
+    after = None
+    if cursor is not None:
+        if not cursor.isdigit():
+            raise BadRequestError("The cursor is not valid.")
+        after = int(cursor)
+    packages = await tokens.list_packages(uow, limit=limit + 1, after_sort_order=after)
+    page = packages[:limit]
+    next_cursor = str(page[-1].sort_order) if len(packages) > limit else None
+    return Page[TokensPackageResponse](
+        items=[TokensPackageResponse.model_validate(p) for p in page], next_cursor=next_cursor
+    )
 
 
 @router.get("/api/v1/quota")

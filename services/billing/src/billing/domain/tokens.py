@@ -14,7 +14,13 @@ from billing.domain import ledger, quotas
 from billing.domain.errors import NoTokenBalanceError, TransactionNotFoundError
 from billing.domain.keyset import decode_cursor, encode_cursor
 from billing.domain.quotas import QuotaView
-from billing.models import TokenTransaction, TokenTransactionType, new_id, utc_now
+from billing.models import (
+    TokensPackage,
+    TokenTransaction,
+    TokenTransactionType,
+    new_id,
+    utc_now,
+)
 from lib_contracts.identity import ReferralCompleted
 from lib_database import UnitOfWork
 
@@ -128,6 +134,22 @@ async def adjust(
         )
     assert row is not None
     return row
+
+
+async def list_packages(
+    uow: UnitOfWork, *, limit: int, after_sort_order: int | None
+) -> Sequence[TokensPackage]:
+    """Packages on sale, in their display order."""
+    statement = (
+        select(TokensPackage)
+        .where(col(TokensPackage.active))
+        .order_by(col(TokensPackage.sort_order), col(TokensPackage.id))
+        .limit(limit)
+    )
+    if after_sort_order is not None:
+        statement = statement.where(col(TokensPackage.sort_order) > after_sort_order)
+    async with uow:
+        return list((await uow.session.execute(statement)).scalars())
 
 
 async def quota_of(uow: UnitOfWork, user_id: str, limits: Mapping[str, int]) -> QuotaView:

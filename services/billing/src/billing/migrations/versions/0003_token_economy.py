@@ -1,10 +1,13 @@
 """Token economy: held (reserved) tokens and the plan's tokens left this period on the balance,
-the EXPIRE_ROLLOVER ledger type, and the admins' newest-first voucher list.
+the EXPIRE_ROLLOVER ledger type, the admins' newest-first voucher list, and the token packages
+on sale (seeded with stable ids).
 
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-22 02:39:55.408822
 """
+
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -52,9 +55,63 @@ def upgrade() -> None:
     op.create_index(
         "ix_vouchers_time", "vouchers", ["created_at", "id"], unique=False, schema="billing"
     )
+    _seed_packages()
+
+
+# Seed 004's TokensPackage (priceUSD in cents), with stable ids; bought with a PaymentIntent.
+_PACKAGES = [
+    # id, name, tokens, price in cents
+    ("pkg_starter", "Starter", 50, 499),
+    ("pkg_creator", "Creator", 150, 1299),
+    ("pkg_studio", "Studio", 500, 3999),
+]
+
+
+def _seed_packages() -> None:
+    packages = sa.table(
+        "tokens_packages",
+        *(
+            sa.column(name)
+            for name in (
+                "id",
+                "name",
+                "tokens",
+                "price_cents",
+                "currency",
+                "active",
+                "sort_order",
+                "created_at",
+                "updated_at",
+            )
+        ),
+        schema="billing",
+    )
+    now = datetime.now(UTC)
+    op.bulk_insert(
+        packages,
+        [
+            {
+                "id": package_id,
+                "name": name,
+                "tokens": tokens,
+                "price_cents": price,
+                "currency": "usd",
+                "active": True,
+                "sort_order": order,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for order, (package_id, name, tokens, price) in enumerate(_PACKAGES)
+        ],
+    )
 
 
 def downgrade() -> None:
+    op.execute(
+        "DELETE FROM billing.tokens_packages WHERE id IN ('pkg_starter', 'pkg_creator', "
+        "'pkg_studio') AND NOT EXISTS (SELECT 1 FROM billing.stripe_payments p "
+        "WHERE p.package_id = tokens_packages.id)"
+    )
     op.drop_index("ix_vouchers_time", table_name="vouchers", schema="billing")
     op.execute("DELETE FROM billing.token_transactions WHERE type = 'EXPIRE_ROLLOVER'")
     _replace_type_checks(

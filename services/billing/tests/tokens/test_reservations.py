@@ -13,9 +13,10 @@ import pytest
 import stripe
 from sqlalchemy import text
 
-from billing.domain import reservations
+from billing.domain import quotas, reservations
 from billing.domain.errors import DailyQuotaExceededError
 from billing.events import build_subscriptions
+from billing.jobs import JOBS
 from billing.models import utc_now
 from content.config import ContentSettings
 from lib_contracts.content import GenerationCompleted, GenerationFailed
@@ -210,8 +211,6 @@ async def test_tomorrow_the_quota_starts_again(tokens_app: TokensApp) -> None:
     user_id = await user_with_tokens(tokens_app.database, 20, now=utc_now())
     today = utc_now()
     async with tokens_app.uow() as uow:
-        from billing.domain import quotas
-
         await quotas.use_one(uow.connection, user_id, {"FREE": 1}, now=today)
         with pytest.raises(DailyQuotaExceededError):
             await quotas.use_one(uow.connection, user_id, {"FREE": 1}, now=today)
@@ -319,3 +318,25 @@ async def test_content_events_commit_and_release_reservations_over_the_broker(
     await wait_until(settled, what="the reservations committed and released")
     assert await _spend_rows(tokens_app, user_id) == [(-10, "reservation", done["id"])]
     await assert_ledger_consistent(tokens_app.database, [user_id])
+
+
+async def test_the_scheduled_job_releases_what_has_expired(tokens_app: TokensApp) -> None:
+    user_id = await user_with_tokens(tokens_app.database, 20, now=utc_now())
+    expired, _ = await reservations.reserve(
+        tokens_app.uow(),
+        user_id=user_id,
+        job_id=f"job-{uuid.uuid4()}",
+        amount=4,
+        source="generation",
+        daily_limits={},
+        hold_for=timedelta(seconds=-1),
+    )
+    job = next(j for j in JOBS if j.name == "release-expired-reservations")
+
+    assert await job.run(tokens_app.uow) >= 1
+    assert await job.run(tokens_app.uow) == 0  # a second run finds nothing left
+
+    row = await balance_row(tokens_app.database, user_id)
+    assert (row["balance"], row["reserved"]) == (20, 0)
+    late = await _reserve(tokens_app, user_id, expired.job_id, 4)
+    assert late.json()["status"] == "RELEASED"

@@ -23,8 +23,6 @@ def create_app(settings: BillingSettings) -> FastAPI:
         audience=settings.jwt_audience,
     )
     app.state.jwt_verifier = verifier
-    # Checked by lib_auth's require_internal_caller on the /internal routes.
-    app.state.internal_token = settings.internal_token
     app.state.stripe_client = make_stripe_client(settings)
     platform_lifespan = app.router.lifespan_context
 

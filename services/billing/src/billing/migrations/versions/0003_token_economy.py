@@ -2,7 +2,7 @@
 the EXPIRE_ROLLOVER ledger type, the admins' newest-first voucher list, and the token packages
 on sale (seeded with stable ids).
 
-Revision ID: 0003
+Revision ID: 0003_token_economy
 Revises: 0002
 Create Date: 2026-11-22 02:39:55.408822
 """
@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
+revision = "0003_token_economy"
 down_revision = "0002"
 branch_labels = None
 depends_on = None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, get_args
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from lib_contracts.common import SubscriptionTier
 from lib_settings import ServiceSettings, dev_secret
 
 LOCALSTRIPE_URL = "http://127.0.0.1:8420"
@@ -45,6 +46,18 @@ class BillingSettings(ServiceSettings):
         default=2, ge=0, le=10, description="retries of a Stripe request after a network error"
     )
 
+    reservation_timeout_s: int = Field(
+        default=1_800,
+        gt=0,
+        description="a token reservation neither committed nor released within this many "
+        "seconds is released by the `release-expired-reservations` job",
+    )
+    daily_generation_limits: dict[str, int] = Field(
+        default_factory=dict,
+        description='generations per UTC day by tier, JSON object (e.g. `{"FREE": 5}`); a '
+        "tier not listed gets its plan's `dailyGenerations`",
+    )
+
     jwt_issuer: str = Field(
         default="identity", description="`iss` of identity's access tokens (verified locally)"
     )
@@ -54,6 +67,16 @@ class BillingSettings(ServiceSettings):
     def _stripe_base_is_https_in_production(self) -> BillingSettings:
         if self.environment == "production" and not self.stripe_api_base.startswith("https://"):
             raise ValueError("BILLING_STRIPE_API_BASE must be an https URL in production")
+        return self
+
+    @model_validator(mode="after")
+    def _daily_limits_are_tiers(self) -> BillingSettings:
+        unknown = set(self.daily_generation_limits) - set(get_args(SubscriptionTier))
+        if unknown or any(limit < 0 for limit in self.daily_generation_limits.values()):
+            raise ValueError(
+                "BILLING_DAILY_GENERATION_LIMITS maps tiers to limits >= 0; "
+                f"unknown tiers: {sorted(unknown)}"
+            )
         return self
 
     def webhook_secrets(self) -> list[str]:

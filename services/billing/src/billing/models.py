@@ -101,7 +101,8 @@ class SubscriptionStatus(StrEnum):
 
 class TokenTransactionType(StrEnum):
     """Seed 004's TokenTransactionType: earned by regeneration, purchase, voucher, referral or
-    subscription; spent; refunded (a released reservation, a refund); admin adjustment."""
+    subscription; spent; refunded; admin adjustment. (A released reservation writes no row:
+    held tokens never left the ledger.)"""
 
     EARN_REGENERATION = "EARN_REGENERATION"
     EARN_PURCHASE = "EARN_PURCHASE"
@@ -111,6 +112,8 @@ class TokenTransactionType(StrEnum):
     SPEND = "SPEND"
     REFUND = "REFUND"
     ADMIN_ADJUSTMENT = "ADMIN_ADJUSTMENT"
+    # Plan tokens left unused at a regeneration beyond the plan's maxRollover.
+    EXPIRE_ROLLOVER = "EXPIRE_ROLLOVER"
 
 
 class ReservationStatus(StrEnum):
@@ -328,17 +331,28 @@ class StripePayment(BillingModel, table=True):
 
 
 class UserTokenBalance(BillingModel, table=True):
-    """Seed 004's UserTokenBalance: one per user, never negative, equal to its ledger's sum."""
+    """Seed 004's UserTokenBalance: one per user, never negative, equal to its ledger's sum.
+
+    `reserved` tokens are held for running jobs: part of the balance (not yet in the ledger)
+    but not spendable. `plan_tokens` are the plan's tokens left this period (spent first);
+    at the next regeneration they roll over up to the plan's maxRollover.
+    """
 
     __tablename__ = "user_token_balances"
     __table_args__ = (
         CheckConstraint("balance >= 0", name="balance_not_negative"),
         CheckConstraint(_in("tier", SubscriptionTier), name="tier"),
+        CheckConstraint("reserved >= 0 AND reserved <= balance", name="reserved_within_balance"),
+        CheckConstraint("plan_tokens >= 0", name="plan_tokens_not_negative"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True)
     user_id: str = _user_id(unique=True)
     balance: int = Field(default=0, nullable=False)
+    reserved: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    plan_tokens: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
     last_regeneration: datetime = _created_at()
     tier: str = Field(default=SubscriptionTier.FREE, nullable=False)
     created_at: datetime = _created_at()
@@ -357,7 +371,8 @@ class TokenTransaction(BillingModel, table=True):
         CheckConstraint(_in("type", TokenTransactionType), name="type"),
         CheckConstraint("amount <> 0", name="amount_not_zero"),
         CheckConstraint(
-            "(type = 'SPEND' AND amount < 0) OR (type LIKE 'EARN\\_%' AND amount > 0)"
+            "(type IN ('SPEND', 'EXPIRE_ROLLOVER') AND amount < 0)"
+            " OR (type LIKE 'EARN\\_%' AND amount > 0)"
             " OR (type = 'REFUND' AND amount > 0) OR type = 'ADMIN_ADJUSTMENT'",
             name="amount_sign",
         ),
@@ -452,6 +467,8 @@ class Voucher(BillingModel, table=True):
             "current_uses >= 0 AND (max_uses IS NULL OR current_uses <= max_uses)",
             name="uses_within_max",
         ),
+        # The admins' list, newest first.
+        Index("ix_vouchers_time", "created_at", "id"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True)

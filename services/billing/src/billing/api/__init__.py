@@ -2,7 +2,17 @@
 
 from fastapi import APIRouter
 
-from billing.api import internal_payments, payment_methods, plans, subscription, webhooks
+from billing.api import (
+    admin_tokens,
+    internal_payments,
+    payment_methods,
+    plans,
+    reservations,
+    subscription,
+    tokens,
+    vouchers,
+    webhooks,
+)
 
 ROUTERS: list[APIRouter] = [
     plans.router,
@@ -10,4 +20,8 @@ ROUTERS: list[APIRouter] = [
     payment_methods.router,
     webhooks.router,
     internal_payments.router,
+    tokens.router,
+    vouchers.router,
+    admin_tokens.router,
+    reservations.router,
 ]

@@ -14,7 +14,8 @@ from billing.events.handlers import BillingHandlers
 from billing.stripe_gateway.client import worker_stripe_client
 from lib_contracts.billing import StripeEventProcessingRequested
 from lib_contracts.booking import BookingStatusChanged, ExtensionApproved
-from lib_contracts.identity import UserDeleted, UserRegistered
+from lib_contracts.content import GenerationCompleted, GenerationFailed
+from lib_contracts.identity import ReferralCompleted, UserDeleted, UserRegistered
 from lib_messaging.consumer import Subscription
 
 
@@ -38,6 +39,14 @@ def build_subscriptions(stripe_client: Callable[[], stripe.StripeClient]) -> lis
                 ExtensionApproved: handlers.on_extension_approved,
             },
         ),
+        Subscription.of(
+            "generations",
+            {
+                GenerationCompleted: handlers.on_generation_completed,
+                GenerationFailed: handlers.on_generation_failed,
+            },
+        ),
+        Subscription.of("referrals", {ReferralCompleted: handlers.on_referral_completed}),
     ]
 
 

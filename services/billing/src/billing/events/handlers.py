@@ -9,12 +9,21 @@ import structlog
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 
-from billing.domain import accounts, booking_payments, stripe_events, subscriptions
+from billing.domain import (
+    accounts,
+    booking_payments,
+    regeneration,
+    reservations,
+    stripe_events,
+    subscriptions,
+    tokens,
+)
 from billing.models import Customer, new_id, utc_now
 from billing.stripe_gateway import StripeGateway, StripeRequestError
 from lib_contracts.billing import StripeEventProcessingRequested
 from lib_contracts.booking import BookingStatusChanged, ExtensionApproved
-from lib_contracts.identity import UserDeleted, UserRegistered
+from lib_contracts.content import GenerationCompleted, GenerationFailed
+from lib_contracts.identity import ReferralCompleted, UserDeleted, UserRegistered
 from lib_database import UnitOfWork
 from lib_messaging.envelope import Envelope
 
@@ -55,6 +64,7 @@ class BillingHandlers:
             )
         ).scalar_one()
         await subscriptions.start_free_plan(uow, customer)
+        await regeneration.open_balance(uow.connection, payload.user_id, now=utc_now())
         try:
             await accounts.ensure_stripe_customer(uow, self._gateway(uow), customer)
         except StripeRequestError as error:
@@ -99,3 +109,32 @@ class BillingHandlers:
             amount_cents=payload.amount_cents,
             currency=payload.currency,
         )
+
+    async def on_generation_completed(
+        self, payload: GenerationCompleted, envelope: Envelope, uow: UnitOfWork
+    ) -> None:
+        """The job's held tokens are spent (once; retried while the reservation is unknown)."""
+        await reservations.commit(
+            uow.connection,
+            reservation_id=payload.reservation_id,
+            job_id=payload.generation_id,
+            metadata={"kind": payload.kind, "generationId": payload.generation_id},
+        )
+
+    async def on_generation_failed(
+        self, payload: GenerationFailed, envelope: Envelope, uow: UnitOfWork
+    ) -> None:
+        """The job's held tokens go back to the spendable balance."""
+        await reservations.release(
+            uow.connection,
+            reservation_id=payload.reservation_id,
+            job_id=payload.generation_id,
+            user_id=payload.user_id,
+            amount=payload.tokens_reserved,
+            source=payload.kind,
+        )
+
+    async def on_referral_completed(
+        self, payload: ReferralCompleted, envelope: Envelope, uow: UnitOfWork
+    ) -> None:
+        await tokens.reward_referral(uow, payload)

@@ -1,0 +1,52 @@
+"""Admins adjust a user's tokens: POST /api/v1/admin/tokens/adjustments (audited in the
+ledger as an ADMIN_ADJUSTMENT row carrying the reason and the admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, status
+from fastapi.responses import JSONResponse
+
+from billing.api.dependencies import DatabaseDep, IdempotencyKey
+from billing.api.token_schemas import AdjustTokensRequest, TransactionResponse
+from billing.domain import idempotency, tokens
+from lib_auth import Principal, Role, require_role
+from lib_runtime.dependencies import UnitOfWorkDep
+from lib_web.problems import ProblemError
+
+router = APIRouter(prefix="/api/v1/admin/tokens", tags=["admin"])
+
+
+@router.post(
+    "/adjustments", status_code=status.HTTP_201_CREATED, response_model=TransactionResponse
+)
+async def adjust(
+    body: AdjustTokensRequest,
+    admin: Annotated[Principal, Depends(require_role(Role.ADMIN))],
+    uow: UnitOfWorkDep,
+    database: DatabaseDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    if body.amount == 0:
+        raise ProblemError(422, "Unprocessable Content", "An adjustment moves at least 1 token.")
+
+    async def action() -> tuple[int, Any]:
+        row = await tokens.adjust(
+            uow,
+            admin_id=admin.user_id,
+            user_id=body.user_id,
+            amount=body.amount,
+            reason=body.reason,
+        )
+        return 201, TransactionResponse.model_validate(row).model_dump(mode="json", by_alias=True)
+
+    code, content = await idempotency.run_once(
+        database,
+        user_id=admin.user_id,
+        scope="POST /api/v1/admin/tokens/adjustments",
+        key=idempotency_key,
+        body=body.model_dump(),
+        action=action,
+    )
+    return JSONResponse(content, status_code=code)

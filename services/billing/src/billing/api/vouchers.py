@@ -1,0 +1,102 @@
+"""Vouchers: users redeem (/api/v1/vouchers/redeem); admins create and list
+(/api/v1/admin/vouchers)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, status
+from fastapi.responses import JSONResponse
+
+from billing.api.dependencies import CurrentUserId, DatabaseDep, IdempotencyKey
+from billing.api.schemas import Page
+from billing.api.token_schemas import (
+    CreateVoucherRequest,
+    RedeemVoucherRequest,
+    RedemptionResponse,
+    VoucherResponse,
+)
+from billing.domain import idempotency, vouchers
+from billing.models import VoucherStatus
+from lib_auth import Principal, Role, require_role
+from lib_runtime.dependencies import UnitOfWorkDep
+
+router = APIRouter(tags=["vouchers"])
+
+AdminPrincipal = Annotated[Principal, Depends(require_role(Role.ADMIN))]
+
+
+@router.post("/api/v1/vouchers/redeem", response_model=RedemptionResponse)
+async def redeem(
+    body: RedeemVoucherRequest,
+    user_id: CurrentUserId,
+    uow: UnitOfWorkDep,
+    database: DatabaseDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Redeem a voucher for tokens (once per user and voucher)."""
+
+    async def action() -> tuple[int, Any]:
+        redemption = await vouchers.redeem(uow, user_id=user_id, code=body.code)
+        response = RedemptionResponse.model_validate(redemption)
+        return 200, response.model_dump(mode="json", by_alias=True)
+
+    code, content = await idempotency.run_once(
+        database,
+        user_id=user_id,
+        scope="POST /api/v1/vouchers/redeem",
+        key=idempotency_key,
+        body=body.model_dump(),
+        action=action,
+    )
+    return JSONResponse(content, status_code=code)
+
+
+@router.post(
+    "/api/v1/admin/vouchers", status_code=status.HTTP_201_CREATED, response_model=VoucherResponse
+)
+async def create_voucher(
+    body: CreateVoucherRequest,
+    admin: AdminPrincipal,
+    uow: UnitOfWorkDep,
+    database: DatabaseDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    async def action() -> tuple[int, Any]:
+        voucher = await vouchers.create(
+            uow,
+            code=body.code,
+            type_=body.type,
+            value=body.value,
+            max_uses=body.max_uses,
+            expires_at=body.expires_at,
+            status=body.status,
+            metadata=body.metadata,
+        )
+        return 201, VoucherResponse.model_validate(voucher).model_dump(mode="json", by_alias=True)
+
+    code, content = await idempotency.run_once(
+        database,
+        user_id=admin.user_id,
+        scope="POST /api/v1/admin/vouchers",
+        key=idempotency_key,
+        body=body.model_dump(mode="json"),
+        action=action,
+    )
+    return JSONResponse(content, status_code=code)
+
+
+@router.get("/api/v1/admin/vouchers")
+async def list_vouchers(
+    admin: AdminPrincipal,
+    uow: UnitOfWorkDep,
+    status: Annotated[VoucherStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> Page[VoucherResponse]:
+    """Every voucher, newest first, optionally of one status."""
+    page = await vouchers.list_vouchers(uow, status=status, limit=limit, cursor=cursor)
+    return Page[VoucherResponse](
+        items=[VoucherResponse.model_validate(v) for v in page.items],
+        next_cursor=page.next_cursor,
+    )

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Annotated
 
 import httpx
 import structlog
@@ -54,6 +56,10 @@ class RateLimitState(_CamelModel):
 
 class ApiKeyVerifyRequest(_CamelModel):
     key: str = Field(min_length=1, max_length=MAX_API_KEY_LENGTH)
+    # The answer is INSUFFICIENT_PERMISSIONS (and the call not counted) if the key lacks one.
+    required_scopes: tuple[Annotated[str, Field(min_length=1, max_length=100)], ...] = Field(
+        default=(), max_length=50
+    )
 
 
 class ApiKeyVerification(_CamelModel):
@@ -104,7 +110,19 @@ class ApiKeyClient(HttpClientHolder):
         # Bumped by every eviction: an answer fetched across one is not cached (it may be stale).
         self._generation = 0
 
-    async def verify(self, key: str) -> ApiKeyVerification:
+    async def verify(self, key: str, required_scopes: Sequence[str] = ()) -> ApiKeyVerification:
+        """The key's verification; with `required_scopes`, a valid key lacking one of them is
+        answered INSUFFICIENT_PERMISSIONS (checked here, so one cached answer serves every
+        route whatever scopes it needs)."""
+        verification = await self._verify(key)
+        missing = set(required_scopes) - set(verification.scopes)
+        if verification.valid and missing:
+            return verification.model_copy(
+                update={"valid": False, "code": ApiKeyCode.INSUFFICIENT_PERMISSIONS}
+            )
+        return verification
+
+    async def _verify(self, key: str) -> ApiKeyVerification:
         if not key or len(key) > MAX_API_KEY_LENGTH:
             # Cannot be one of ours; no need to ask identity (or to cache junk).
             return ApiKeyVerification(valid=False, code=ApiKeyCode.NOT_FOUND)

@@ -15,13 +15,17 @@ import structlog
 from aio_pika.abc import AbstractRobustConnection
 from fastapi import APIRouter, FastAPI
 
-from lib_database import Database
+from lib_auth import ApiKeyClient
+from lib_contracts.api_usage import ApiUsageBatch
+from lib_database import Database, UnitOfWork
 from lib_messaging import metrics
 from lib_messaging.broker import connect_broker, ping_broker
 from lib_messaging.consumer import Subscription
 from lib_messaging.relay import refresh_outbox_gauges
 from lib_messaging.replay import dead_letter_depth
 from lib_messaging.worker import queue_topology
+from lib_runtime.api_key_revocations import ApiKeyRevocationListener
+from lib_runtime.api_usage import ApiUsageMiddleware, ApiUsageRecorder
 from lib_settings import ServiceSettings
 from lib_web import create_service_app, register_metrics_refresher, register_readiness_check
 
@@ -69,7 +73,14 @@ def create_platform_app(
     *,
     routers: Sequence[APIRouter] = (),
     subscriptions: Sequence[Subscription] = (),
+    api_key_client: ApiKeyClient | None = None,
+    api_usage_event: type[ApiUsageBatch] | None = None,
 ) -> FastAPI:
+    """The service's app. With `api_key_client`, routes can use lib_auth's `ApiKeyPrincipal`
+    and revoked keys leave its cache as `identity.apikey.revoked` arrives; with
+    `api_usage_event` (the service's `<context>.api_usage.recorded`), every call an API key
+    authorised is reported to identity in batches through the outbox."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database.from_settings(settings)
@@ -77,6 +88,22 @@ def create_platform_app(
         broker.start()
         app.state.database = database
         app.state.broker = broker
+        revocations: ApiKeyRevocationListener | None = None
+        if api_key_client is not None:
+            app.state.api_key_client = api_key_client
+            revocations = ApiKeyRevocationListener.from_settings(settings, api_key_client)
+            revocations.start()
+            app.state.api_key_revocations = revocations
+        recorder: ApiUsageRecorder | None = None
+        if api_usage_event is not None:
+            recorder = ApiUsageRecorder(
+                lambda: UnitOfWork(
+                    database, source=settings.service_name, schema=settings.db_schema
+                ),
+                api_usage_event,
+            )
+            recorder.start()
+            app.state.api_usage_recorder = recorder
         register_readiness_check(app, "database", database.ping)
         register_readiness_check(app, "broker", broker.ping)
 
@@ -96,7 +123,16 @@ def create_platform_app(
         try:
             yield
         finally:
+            if recorder is not None:
+                await recorder.stop()
+            if revocations is not None:
+                await revocations.stop()
+            if api_key_client is not None:
+                await api_key_client.aclose()
             await broker.close()
             await database.dispose()
 
-    return create_service_app(settings, routers=routers, lifespan=lifespan)
+    app = create_service_app(settings, routers=routers, lifespan=lifespan)
+    if api_usage_event is not None:
+        app.add_middleware(ApiUsageMiddleware)
+    return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from lib_settings import DevelopmentSecretError, ServiceSettings, dev_secret
@@ -18,6 +18,31 @@ DEV_SIGNING_KEY_PEM = (
     "-----END PRIVATE KEY-----\n"
 )
 DEV_SIGNING_KEYS = json.dumps({DEV_SIGNING_KID: DEV_SIGNING_KEY_PEM})
+
+
+class RateLimit(BaseModel):
+    """Calls one API key may make per minute and per day (fixed UTC windows)."""
+
+    per_minute: int = Field(ge=1)
+    per_day: int = Field(ge=1)
+
+
+# Keyed by the plan tiers of lib_contracts.common.SubscriptionTier.
+DEFAULT_RATE_LIMITS: dict[str, RateLimit] = {
+    "FREE": RateLimit(per_minute=60, per_day=1_000),
+    "BASIC": RateLimit(per_minute=120, per_day=10_000),
+    "STARTER": RateLimit(per_minute=120, per_day=10_000),
+    "STANDARD": RateLimit(per_minute=300, per_day=50_000),
+    "PRO": RateLimit(per_minute=600, per_day=200_000),
+    "PREMIUM": RateLimit(per_minute=600, per_day=200_000),
+    "ENTERPRISE": RateLimit(per_minute=3_000, per_day=2_000_000),
+}
+DEFAULT_API_KEY_SCOPES = [
+    "market_data:read",
+    "market_data:export",
+    "content:read",
+    "content:write",
+]
 
 
 class IdentitySettings(ServiceSettings):
@@ -69,6 +94,30 @@ class IdentitySettings(ServiceSettings):
         le=86_400,
         description="how long a failed login counts towards the limits, in seconds",
     )
+
+    api_key_scopes: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_API_KEY_SCOPES),
+        min_length=1,
+        description="the scopes an API key may be given, JSON list",
+    )
+    api_key_rate_limits: dict[str, RateLimit] = Field(
+        default_factory=lambda: dict(DEFAULT_RATE_LIMITS),
+        description="calls per minute and per day of an API key, by its tier, JSON object "
+        'tier -> {"per_minute": n, "per_day": n}; a tier missing here gets FREE\'s limits',
+    )
+    api_keys_per_user: int = Field(
+        default=25, ge=1, description="API keys (not revoked) a user may hold at once"
+    )
+    api_key_rate_window_retention_days: int = Field(
+        default=2,
+        ge=2,
+        description="rate-limit counters are pruned this many days after their window started",
+    )
+
+    def rate_limit_for(self, tier: str) -> RateLimit:
+        return self.api_key_rate_limits.get(tier) or self.api_key_rate_limits.get(
+            "FREE", DEFAULT_RATE_LIMITS["FREE"]
+        )
 
     def signing_key_pems(self) -> dict[str, str]:
         """The configured signing keys, kid -> PEM."""

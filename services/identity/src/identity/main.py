@@ -6,6 +6,8 @@ from identity.api import ROUTERS
 from identity.config import IdentitySettings
 from identity.credentials.kit import CredentialKit
 from identity.credentials.local_verifier import LocalJwtVerifier
+from identity.domain.api_key_verification import ApiKeyVerifier
+from identity.domain.api_keys import ApiKeyPolicy
 from identity.domain.login_throttle import LoginThrottle
 from identity.events import SUBSCRIPTIONS
 from lib_runtime.app import create_platform_app
@@ -20,6 +22,15 @@ def create_app(settings: IdentitySettings) -> FastAPI:
     app.state.login_throttle = LoginThrottle.from_settings(settings)
     app.state.jwt_verifier = LocalJwtVerifier(
         kit.signing_keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+    )
+    app.state.api_key_policy = ApiKeyPolicy(
+        allowed_scopes=frozenset(settings.api_key_scopes),
+        keys_per_user=settings.api_keys_per_user,
+    )
+    app.state.api_key_verifier = ApiKeyVerifier(
+        digester=kit.token_digester,
+        rate_limit_for=settings.rate_limit_for,
+        trial_key_scopes=tuple(settings.api_key_scopes),
     )
     return app
 

@@ -2,7 +2,15 @@
 
 from fastapi import APIRouter
 
-from identity.api import admin_audit_logs, admin_users, auth, jwks, users
+from identity.api import (
+    admin_audit_logs,
+    admin_users,
+    api_keys,
+    auth,
+    internal_api_keys,
+    jwks,
+    users,
+)
 
 ROUTERS: list[APIRouter] = [
     jwks.router,
@@ -10,4 +18,6 @@ ROUTERS: list[APIRouter] = [
     users.router,
     admin_users.router,
     admin_audit_logs.router,
+    api_keys.router,
+    internal_api_keys.router,
 ]

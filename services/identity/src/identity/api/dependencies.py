@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from identity.credentials.kit import CredentialKit
+from identity.domain.api_key_verification import ApiKeyVerifier
+from identity.domain.api_keys import ApiKeyPolicy
 from identity.domain.login_throttle import LoginThrottle
 from identity.domain.sessions import ClientInfo, is_session_active
 from lib_auth import AuthError, CurrentPrincipal, Principal, require_role
@@ -22,6 +24,16 @@ def get_credential_kit(request: Request) -> CredentialKit:
 def get_login_throttle(request: Request) -> LoginThrottle:
     throttle: LoginThrottle = request.app.state.login_throttle
     return throttle
+
+
+def get_api_key_policy(request: Request) -> ApiKeyPolicy:
+    policy: ApiKeyPolicy = request.app.state.api_key_policy
+    return policy
+
+
+def get_api_key_verifier(request: Request) -> ApiKeyVerifier:
+    verifier: ApiKeyVerifier = request.app.state.api_key_verifier
+    return verifier
 
 
 def get_client_info(request: Request) -> ClientInfo:
@@ -67,3 +79,5 @@ CredentialKitDep = Annotated[CredentialKit, Depends(get_credential_kit)]
 LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
 ClientInfoDep = Annotated[ClientInfo, Depends(get_client_info)]
 CurrentAdmin = Annotated[AuthenticatedUser, Depends(get_current_admin)]
+ApiKeyPolicyDep = Annotated[ApiKeyPolicy, Depends(get_api_key_policy)]
+ApiKeyVerifierDep = Annotated[ApiKeyVerifier, Depends(get_api_key_verifier)]

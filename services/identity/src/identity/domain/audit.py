@@ -11,6 +11,9 @@ from identity.models import AuditLog
 
 
 class AuditAction(StrEnum):
+    API_KEY_CREATED = "API_KEY_CREATED"
+    API_KEY_REVOKED = "API_KEY_REVOKED"
+    API_KEY_ROTATED = "API_KEY_ROTATED"
     LOGIN = "LOGIN"
     LOGIN_FAILED = "LOGIN_FAILED"
     LOGOUT = "LOGOUT"

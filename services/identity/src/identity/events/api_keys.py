@@ -1,0 +1,33 @@
+"""Handlers of the events that change API keys: plan changes and reported usage."""
+
+from __future__ import annotations
+
+import structlog
+
+from identity.domain.api_key_usage import store_calls
+from identity.domain.plan_tiers import apply_subscription_update
+from lib_contracts.api_usage import ApiUsageBatch
+from lib_contracts.billing import SubscriptionUpdated
+from lib_database import UnitOfWork
+from lib_messaging.envelope import Envelope
+
+log = structlog.get_logger(__name__)
+
+
+async def on_subscription_updated(
+    payload: SubscriptionUpdated, envelope: Envelope, uow: UnitOfWork
+) -> None:
+    tier = await apply_subscription_update(uow.session, payload)
+    log.info(
+        "apikeys.plan_applied" if tier else "apikeys.plan_skipped",
+        user_id=payload.user_id,
+        subscription_id=payload.subscription_id,
+        revision=payload.revision,
+        tier=tier,
+    )
+
+
+async def on_api_usage_recorded(
+    payload: ApiUsageBatch, envelope: Envelope, uow: UnitOfWork
+) -> None:
+    await store_calls(uow, payload)

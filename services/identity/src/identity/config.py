@@ -108,11 +108,6 @@ class IdentitySettings(ServiceSettings):
     api_keys_per_user: int = Field(
         default=25, ge=1, description="API keys (not revoked) a user may hold at once"
     )
-    api_key_rate_window_retention_days: int = Field(
-        default=2,
-        ge=2,
-        description="rate-limit counters are pruned this many days after their window started",
-    )
 
     def rate_limit_for(self, tier: str) -> RateLimit:
         return self.api_key_rate_limits.get(tier) or self.api_key_rate_limits.get(

@@ -187,3 +187,15 @@ async def test_impossible_keys_are_refused_without_asking_identity(
     answer = await client.verify(junk)
     assert answer.code is ApiKeyCode.NOT_FOUND
     assert not identity.verify_hits
+
+
+async def test_required_scopes_are_checked_against_the_cached_answer(
+    client: ApiKeyClient, identity: IdentityStub
+) -> None:
+    identity.answers[KEY] = valid_answer()  # scopes: market:read
+    assert (await client.verify(KEY, ["market:read"])).code is ApiKeyCode.VALID
+    refused = await client.verify(KEY, ["market:read", "market:export"])
+    assert (refused.valid, refused.code) == (False, ApiKeyCode.INSUFFICIENT_PERMISSIONS)
+    assert refused.key_id == "key-1"
+    assert (await client.verify(KEY)).valid is True  # the cached answer itself is unchanged
+    assert identity.verify_hits[KEY] == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -165,3 +165,21 @@ async def test_rate_limits_hold_across_two_replicas(
     assert limited["limit"] == 5 and limited["remaining"] == 0
     reset = datetime.fromisoformat(limited["reset"])
     assert 0 < (reset - datetime.now(UTC)).total_seconds() <= 61
+
+
+async def test_the_day_limit_refuses_until_the_next_utc_day(
+    identity_settings: Callable[..., IdentitySettings],
+) -> None:
+    limits = {"FREE": {"per_minute": 100, "per_day": 3}}
+    app = create_app(identity_settings(api_key_rate_limits=limits))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://identity") as client:
+            owner = await verified_owner(client, app)
+            key = (await create_key(client, owner))["key"]
+            answers = [await verify(client, key) for _ in range(4)]
+    assert [a["code"] for a in answers] == ["VALID"] * 3 + ["RATE_LIMITED"]
+    assert answers[2]["rateLimit"] == {**answers[2]["rateLimit"], "limit": 3, "remaining": 0}
+    reset = datetime.fromisoformat(answers[3]["rateLimit"]["reset"])
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+    assert reset == datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=UTC)

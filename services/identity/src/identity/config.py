@@ -109,6 +109,19 @@ class IdentitySettings(ServiceSettings):
         default=25, ge=1, description="API keys (not revoked) a user may hold at once"
     )
 
+    trial_days: int = Field(
+        default=14, ge=1, description="how long a trial workspace lasts when no expiresAt is given"
+    )
+    trial_max_days: int = Field(
+        default=30, ge=1, description="the latest expiresAt a trial workspace may ask for, in days"
+    )
+    trials_per_user: int = Field(
+        default=1, ge=1, description="active trial workspaces a user may hold at once"
+    )
+    trial_keys_per_workspace: int = Field(
+        default=10, ge=1, description="API keys (not revoked) a trial workspace may hold"
+    )
+
     def rate_limit_for(self, tier: str) -> RateLimit:
         return self.api_key_rate_limits.get(tier) or self.api_key_rate_limits.get(
             "FREE", DEFAULT_RATE_LIMITS["FREE"]

@@ -9,6 +9,7 @@ from identity.credentials.local_verifier import LocalJwtVerifier
 from identity.domain.api_key_verification import ApiKeyVerifier
 from identity.domain.api_keys import ApiKeyPolicy
 from identity.domain.login_throttle import LoginThrottle
+from identity.domain.trials import TrialPolicy
 from identity.events import SUBSCRIPTIONS
 from lib_runtime.app import create_platform_app
 from lib_web import run_service
@@ -26,6 +27,12 @@ def create_app(settings: IdentitySettings) -> FastAPI:
     app.state.api_key_policy = ApiKeyPolicy(
         allowed_scopes=frozenset(settings.api_key_scopes),
         keys_per_user=settings.api_keys_per_user,
+    )
+    app.state.trial_policy = TrialPolicy(
+        trial_days=settings.trial_days,
+        max_days=settings.trial_max_days,
+        trials_per_user=settings.trials_per_user,
+        keys_per_workspace=settings.trial_keys_per_workspace,
     )
     app.state.api_key_verifier = ApiKeyVerifier(
         digester=kit.token_digester,

@@ -283,6 +283,7 @@ class TrialWorkspace(IdentityModel, table=True):
     __table_args__ = (
         CheckConstraint("status IN ('active', 'expired', 'converted', 'cancelled')", name="status"),
         CheckConstraint("tier IN ('standard', 'enterprise')", name="tier"),
+        UniqueConstraint("owner_id", "idempotency_key"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True)
@@ -297,6 +298,8 @@ class TrialWorkspace(IdentityModel, table=True):
     converted_at: datetime | None = _ts()
     cancelled_at: datetime | None = _ts()
     owner_id: str = _user_fk()
+    idempotency_key: str | None = None
+    request_fingerprint: str | None = None
 
 
 class TrialApiKey(IdentityModel, table=True):

@@ -9,6 +9,7 @@ from identity.api import (
     auth,
     internal_api_keys,
     jwks,
+    trials,
     users,
 )
 
@@ -20,4 +21,5 @@ ROUTERS: list[APIRouter] = [
     admin_audit_logs.router,
     api_keys.router,
     internal_api_keys.router,
+    trials.router,
 ]

@@ -12,6 +12,7 @@ from identity.domain.api_key_verification import ApiKeyVerifier
 from identity.domain.api_keys import ApiKeyPolicy
 from identity.domain.login_throttle import LoginThrottle
 from identity.domain.sessions import ClientInfo, is_session_active
+from identity.domain.trials import TrialPolicy
 from lib_auth import AuthError, CurrentPrincipal, Principal, require_role
 from lib_runtime.dependencies import UnitOfWorkDep
 
@@ -28,6 +29,11 @@ def get_login_throttle(request: Request) -> LoginThrottle:
 
 def get_api_key_policy(request: Request) -> ApiKeyPolicy:
     policy: ApiKeyPolicy = request.app.state.api_key_policy
+    return policy
+
+
+def get_trial_policy(request: Request) -> TrialPolicy:
+    policy: TrialPolicy = request.app.state.trial_policy
     return policy
 
 
@@ -81,3 +87,4 @@ ClientInfoDep = Annotated[ClientInfo, Depends(get_client_info)]
 CurrentAdmin = Annotated[AuthenticatedUser, Depends(get_current_admin)]
 ApiKeyPolicyDep = Annotated[ApiKeyPolicy, Depends(get_api_key_policy)]
 ApiKeyVerifierDep = Annotated[ApiKeyVerifier, Depends(get_api_key_verifier)]
+TrialPolicyDep = Annotated[TrialPolicy, Depends(get_trial_policy)]

@@ -16,7 +16,17 @@ from pydantic.alias_generators import to_camel
 from identity.domain.api_key_usage import KeyUsage
 from identity.domain.api_keys import IssuedApiKey
 from identity.domain.sessions import TokenGrant
-from identity.models import ApiKey, AuditLog, Session, User, UserRole
+from identity.domain.trials import IssuedTrialKey
+from identity.models import (
+    ApiKey,
+    AuditLog,
+    Session,
+    TrialApiKey,
+    TrialTier,
+    TrialWorkspace,
+    User,
+    UserRole,
+)
 
 _EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -236,3 +246,64 @@ class ApiKeyUsageResponse(ResponseBody):
                 for d in usage.days
             ],
         )
+
+
+# Lowercase letters, digits and inner hyphens: safe in a URL and a subdomain.
+Slug = Annotated[
+    str, Field(min_length=3, max_length=63, pattern=r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])$")
+]
+
+
+class TrialCreateRequest(RequestBody):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    slug: Slug
+    tier: TrialTier = TrialTier.STANDARD
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="when the trial ends; default and maximum are configured"
+    )
+
+
+class TrialResponse(ResponseBody):
+    id: str
+    name: str
+    slug: str
+    tier: str = Field(description="`standard` or `enterprise`")
+    status: str = Field(description="`active`, `expired`, `converted` or `cancelled`")
+    created_at: datetime
+    expires_at: datetime
+    converted_at: datetime | None
+    cancelled_at: datetime | None
+
+    @classmethod
+    def of(cls, workspace: TrialWorkspace) -> TrialResponse:
+        return cls.model_validate(workspace)
+
+
+class TrialKeyCreateRequest(RequestBody):
+    label: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+
+
+class TrialKeyResponse(ResponseBody):
+    """A trial workspace's API key: never its hash, never its secret."""
+
+    id: str
+    workspace_id: str
+    key_prefix: str
+    label: str | None
+    status: str = Field(description="`active` or `revoked`")
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, key: TrialApiKey) -> TrialKeyResponse:
+        return cls.model_validate(key)
+
+
+class IssuedTrialKeyResponse(TrialKeyResponse):
+    key: str | None = Field(
+        description="the secret; shown in this answer only (null on an Idempotency-Key replay)"
+    )
+
+    @classmethod
+    def of_issued(cls, issued: IssuedTrialKey) -> IssuedTrialKeyResponse:
+        return cls(**TrialKeyResponse.of(issued.key).model_dump(), key=issued.secret)

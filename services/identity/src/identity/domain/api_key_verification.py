@@ -156,15 +156,16 @@ def _refusal(row: Any, required_scopes: Sequence[str]) -> ApiKeyCode | None:
     """Why the key may not be used, or None if it may (`usable` said so)."""
     if row["usable"]:
         return None
-    if row["status"] == "revoked":
-        return ApiKeyCode.REVOKED
-    if row["status"] == "pending_verification":
-        return ApiKeyCode.PENDING_VERIFICATION
+    # A trial key's workspace speaks first: its end is why the key was revoked with it.
     workspace_status = row["workspace_status"]
     if workspace_status in ("converted", "cancelled"):
         return ApiKeyCode.DISABLED
     if workspace_status == "expired":
         return ApiKeyCode.EXPIRED
+    if row["status"] == "revoked":
+        return ApiKeyCode.REVOKED
+    if row["status"] == "pending_verification":
+        return ApiKeyCode.PENDING_VERIFICATION
     expires_at = row["expires_at"]
     if expires_at is not None and expires_at <= row["now"]:
         return ApiKeyCode.EXPIRED

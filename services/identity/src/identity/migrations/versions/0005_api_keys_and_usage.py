@@ -1,5 +1,6 @@
-"""API keys: Idempotency-Key of the request that made a key, rate-limit windows shared by
-every replica, and the projection of billing's subscriptions that sets the keys' tier.
+"""API keys and trials: the Idempotency-Key of the request that made a key or a workspace,
+rate-limit windows shared by every replica, and the projection of billing's subscriptions
+that sets the keys' tier.
 
 Revision ID: 0005_api_keys_and_usage
 Revises: 0004
@@ -68,6 +69,22 @@ def upgrade() -> None:
         op.f("uq_api_keys_user_id"), "api_keys", ["user_id", "idempotency_key"], schema="identity"
     )
     op.add_column(
+        "trial_workspaces",
+        sa.Column("idempotency_key", sa.String(), nullable=True),
+        schema="identity",
+    )
+    op.add_column(
+        "trial_workspaces",
+        sa.Column("request_fingerprint", sa.String(), nullable=True),
+        schema="identity",
+    )
+    op.create_unique_constraint(
+        op.f("uq_trial_workspaces_owner_id"),
+        "trial_workspaces",
+        ["owner_id", "idempotency_key"],
+        schema="identity",
+    )
+    op.add_column(
         "trial_api_keys",
         sa.Column("idempotency_key", sa.String(), nullable=True),
         schema="identity",
@@ -86,6 +103,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_constraint(
+        op.f("uq_trial_workspaces_owner_id"),
+        "trial_workspaces",
+        schema="identity",
+        type_="unique",
+    )
+    op.drop_column("trial_workspaces", "request_fingerprint", schema="identity")
+    op.drop_column("trial_workspaces", "idempotency_key", schema="identity")
     op.drop_constraint(
         op.f("uq_trial_api_keys_workspace_id"), "trial_api_keys", schema="identity", type_="unique"
     )

@@ -28,6 +28,7 @@ from lib_runtime.api_key_revocations import ApiKeyRevocationListener
 from lib_runtime.api_usage import ApiUsageMiddleware, ApiUsageRecorder
 from lib_settings import ServiceSettings
 from lib_web import create_service_app, register_metrics_refresher, register_readiness_check
+from lib_web.app import Lifespan
 
 log = structlog.get_logger(__name__)
 
@@ -75,11 +76,14 @@ def create_platform_app(
     subscriptions: Sequence[Subscription] = (),
     api_key_client: ApiKeyClient | None = None,
     api_usage_event: type[ApiUsageBatch] | None = None,
+    resources: Lifespan | None = None,
 ) -> FastAPI:
     """The service's app. With `api_key_client`, routes can use lib_auth's `ApiKeyPrincipal`
     and revoked keys leave its cache as `identity.apikey.revoked` arrives; with
     `api_usage_event` (the service's `<context>.api_usage.recorded`), every call an API key
-    authorised is reported to identity in batches through the outbox."""
+    authorised is reported to identity in batches through the outbox. `resources` is the
+    service's own lifespan, entered once the database and broker are set up (and left before
+    they close)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -121,7 +125,11 @@ def create_platform_app(
         register_metrics_refresher(app, refresh_outbox)
         register_metrics_refresher(app, refresh_dead_letters)
         try:
-            yield
+            if resources is None:
+                yield
+            else:
+                async with resources(app):
+                    yield
         finally:
             if recorder is not None:
                 await recorder.stop()

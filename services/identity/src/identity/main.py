@@ -1,12 +1,15 @@
 """The identity HTTP service: `create_app(settings)` and the `identity-api` command."""
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI
 
 from identity.api import ROUTERS
 from identity.config import IdentitySettings
 from identity.credentials.kit import CredentialKit
 from identity.credentials.local_verifier import LocalJwtVerifier
-from identity.domain.api_key_verification import ApiKeyVerifier
+from identity.domain.api_key_verification import ApiKeyVerifier, open_counting_pool
 from identity.domain.api_keys import ApiKeyPolicy
 from identity.domain.login_throttle import LoginThrottle
 from identity.domain.trials import TrialPolicy
@@ -16,7 +19,17 @@ from lib_web import run_service
 
 
 def create_app(settings: IdentitySettings) -> FastAPI:
-    app = create_platform_app(settings, routers=ROUTERS, subscriptions=SUBSCRIPTIONS)
+    @contextlib.asynccontextmanager
+    async def counting_pool(app: FastAPI) -> AsyncIterator[None]:
+        app.state.counting_pool = await open_counting_pool(settings)
+        try:
+            yield
+        finally:
+            await app.state.counting_pool.close()
+
+    app = create_platform_app(
+        settings, routers=ROUTERS, subscriptions=SUBSCRIPTIONS, resources=counting_pool
+    )
     # Keys are parsed here, per app, from its settings (never at import).
     kit = CredentialKit.from_settings(settings)
     app.state.credential_kit = kit

@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from identity.credentials.kit import CredentialKit
-from identity.domain.api_key_verification import ApiKeyVerifier
 from identity.domain.api_keys import ApiKeyPolicy
 from identity.domain.login_throttle import LoginThrottle
 from identity.domain.sessions import ClientInfo, is_session_active
@@ -35,11 +34,6 @@ def get_api_key_policy(request: Request) -> ApiKeyPolicy:
 def get_trial_policy(request: Request) -> TrialPolicy:
     policy: TrialPolicy = request.app.state.trial_policy
     return policy
-
-
-def get_api_key_verifier(request: Request) -> ApiKeyVerifier:
-    verifier: ApiKeyVerifier = request.app.state.api_key_verifier
-    return verifier
 
 
 def get_client_info(request: Request) -> ClientInfo:
@@ -86,5 +80,4 @@ LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
 ClientInfoDep = Annotated[ClientInfo, Depends(get_client_info)]
 CurrentAdmin = Annotated[AuthenticatedUser, Depends(get_current_admin)]
 ApiKeyPolicyDep = Annotated[ApiKeyPolicy, Depends(get_api_key_policy)]
-ApiKeyVerifierDep = Annotated[ApiKeyVerifier, Depends(get_api_key_verifier)]
 TrialPolicyDep = Annotated[TrialPolicy, Depends(get_trial_policy)]

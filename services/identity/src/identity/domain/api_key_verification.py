@@ -3,8 +3,12 @@
 One statement, one round trip: the key row (a user's key, or a trial key with its workspace),
 and, only when the key may be used, the call counted in its minute and day windows
 (`INSERT ... ON CONFLICT DO UPDATE ... RETURNING count`, shared by every identity replica) and
-`last_used_at` refreshed when it is more than a minute old (not a write per call). It runs on
-the pool's asyncpg connection directly: no ORM objects, one prepared statement per shape.
+`last_used_at` refreshed when it is more than a minute old (not a write per call).
+
+It runs on a plain asyncpg pool of its own (no SQLAlchemy, no ORM objects; asyncpg prepares
+each statement once per connection) whose commits do not wait for the WAL flush: a crash may
+forget the last moments of counting and of `last_used_at`, which the limits can afford; the
+pool writes nothing else.
 
 Windows are fixed UTC minutes and days. A call refused as rate limited still counts in its
 window (a client hammering a limited key stays limited until the window resets).
@@ -18,9 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+import asyncpg
+from sqlalchemy.engine import make_url
 
-from identity.config import RateLimit
+from identity.config import IdentitySettings, RateLimit
 from identity.credentials.api_key_secrets import ApiKeyKind, kind_of
 from identity.credentials.opaque_tokens import TokenDigester
 from lib_auth import ApiKeyCode, ApiKeyVerification, RateLimitState
@@ -87,17 +92,33 @@ FROM k
 _NOT_FOUND = ApiKeyVerification(valid=False, code=ApiKeyCode.NOT_FOUND)
 
 
+async def open_counting_pool(settings: IdentitySettings) -> asyncpg.Pool:
+    """The verify route's own connections (the service's role and schema)."""
+    url = make_url(settings.database_url.get_secret_value()).set(drivername="postgresql")
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        url.render_as_string(hide_password=False),
+        min_size=0,  # connects on first use: the app starts (and /readyz answers) without it
+        max_size=settings.database_pool_size,
+        server_settings={
+            "search_path": settings.db_schema,
+            "application_name": f"{settings.service_name}-verify",
+            "synchronous_commit": "off",
+        },
+    )
+    return pool
+
+
 @dataclass(frozen=True, slots=True)
 class ApiKeyVerifier:
     """Built once per app from the settings; `verify` is called per request with the app's
-    engine (made later, by the lifespan)."""
+    counting pool (opened later, by the lifespan)."""
 
     digester: TokenDigester
     rate_limit_for: Callable[[str], RateLimit]
     trial_key_scopes: tuple[str, ...]
 
     async def verify(
-        self, engine: AsyncEngine, key: str, required_scopes: Sequence[str] = ()
+        self, pool: asyncpg.Pool, key: str, required_scopes: Sequence[str] = ()
     ) -> ApiKeyVerification:
         kind = kind_of(key)
         if kind is None:
@@ -107,9 +128,7 @@ class ApiKeyVerifier:
         args: list[Any] = [digest, list(required_scopes)]
         if kind is ApiKeyKind.TRIAL:
             args.append(list(self.trial_key_scopes))
-        async with engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            row = await raw.driver_connection.fetchrow(sql, *args)  # type: ignore[union-attr]
+        row = await pool.fetchrow(sql, *args)
         # The lookup was by the hash; the compare is constant-time all the same.
         if row is None or not hmac.compare_digest(row["key_hash"], digest):
             return _NOT_FOUND

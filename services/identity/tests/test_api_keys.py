@@ -236,3 +236,65 @@ async def test_keys_per_user_are_limited(client: httpx.AsyncClient, identity_app
         "/api/v1/api-keys", json={"name": "one too many"}, headers=auth_of(owner)
     )
     assert response.status_code == 409
+
+
+async def test_deleting_the_owner_announces_their_keys_revoked(
+    client: httpx.AsyncClient, identity_app: FastAPI
+) -> None:
+    owner = await verified_owner(client, identity_app)
+    live = await create_key(client, owner, name="live")
+    gone = await create_key(client, owner, name="gone")
+    await client.post(f"/api/v1/api-keys/{gone['id']}/revoke", headers=auth_of(owner))
+    workspace = await client.post(
+        "/api/v1/trials",
+        json={"name": "T", "slug": f"del-{live['id'][:8]}"},
+        headers=auth_of(owner),
+    )
+    trial_key = await client.post(
+        f"/api/v1/trials/{workspace.json()['id']}/api-keys", json={}, headers=auth_of(owner)
+    )
+    assert (await client.delete("/api/v1/users/me", headers=auth_of(owner))).status_code == 204
+    for key_id, announcements in ((live["id"], 1), (gone["id"], 1), (trial_key.json()["id"], 1)):
+        found = await rows(
+            identity_app,
+            "SELECT envelope FROM outbox WHERE subject = :id AND event_type = :type",
+            id=key_id,
+            type="identity.apikey.revoked",
+        )
+        assert len(found) == announcements, key_id  # the revoked one was announced at revoke
+
+
+async def test_no_secret_is_stored_anywhere_in_the_schema(
+    client: httpx.AsyncClient, identity_app: FastAPI
+) -> None:
+    """A dump of every identity table holds none of the secrets handed out."""
+    owner = await verified_owner(client, identity_app)
+    created = await create_key(client, owner)
+    rotated = (
+        await client.post(f"/api/v1/api-keys/{created['id']}/rotate", headers=auth_of(owner))
+    ).json()
+    workspace = (
+        await client.post(
+            "/api/v1/trials",
+            json={"name": "T", "slug": f"dump-{created['id'][:8]}"},
+            headers=auth_of(owner),
+        )
+    ).json()
+    trial = (
+        await client.post(
+            f"/api/v1/trials/{workspace['id']}/api-keys", json={}, headers=auth_of(owner)
+        )
+    ).json()
+    secrets = [created["key"], rotated["key"], trial["key"]]
+    tables = await rows(
+        identity_app,
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'identity'",
+    )
+    assert len(tables) > 10
+    for table in tables:
+        name = table["tablename"]
+        dump = await rows(identity_app, f'SELECT t::text AS line FROM identity."{name}" t')
+        text = "\n".join(r["line"] for r in dump)
+        for secret in secrets:
+            assert secret not in text, name
+            assert secret.split("_", 1)[1] not in text, name

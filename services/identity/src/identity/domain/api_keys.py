@@ -25,7 +25,7 @@ from identity.domain.idempotency import IdempotencyKeyReusedError, request_finge
 from identity.domain.keyset_cursors import decode_cursor, encode_cursor
 from identity.domain.plan_tiers import user_tier
 from identity.domain.sessions import ClientInfo
-from identity.models import ApiKey, ApiKeyStatus, User
+from identity.models import ApiKey, ApiKeyStatus, TrialApiKey, TrialWorkspace, User
 from lib_contracts.identity import ApiKeyCreated, ApiKeyRevoked
 from lib_database import UnitOfWork
 from lib_web.problems import ConflictError, NotFoundError, ProblemError
@@ -333,3 +333,31 @@ async def list_api_keys(
         keys=keys,
         next_cursor=encode_cursor(keys[-1].created_at, keys[-1].id) if has_more else None,
     )
+
+
+async def announce_keys_gone(uow: UnitOfWork, user_id: str) -> int:
+    """Announce every live key of a user who is being deleted (their trial workspaces' too) as
+    revoked (the rows go with the user), so caches elsewhere drop them at once; how many."""
+    now = _now()
+    keys = (
+        await uow.session.execute(
+            select(ApiKey).where(ApiKey.user_id == user_id, ApiKey.status != ApiKeyStatus.REVOKED)
+        )
+    ).scalars()
+    trial_keys = (
+        await uow.session.execute(
+            select(TrialApiKey)
+            .join(TrialWorkspace, col(TrialWorkspace.id) == col(TrialApiKey.workspace_id))
+            .where(TrialWorkspace.owner_id == user_id, TrialApiKey.status == "active")
+        )
+    ).scalars()
+    announced = 0
+    for key in [*keys, *trial_keys]:
+        uow.emit(
+            ApiKeyRevoked(
+                api_key_id=key.id, user_id=user_id, key_prefix=key.key_prefix, revoked_at=now
+            ),
+            subject=key.id,
+        )
+        announced += 1
+    return announced

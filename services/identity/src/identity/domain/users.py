@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from identity.domain.api_keys import announce_keys_gone
 from identity.domain.audit import AuditAction, record_audit
 from identity.domain.sessions import ClientInfo
 from identity.models import User
@@ -81,6 +82,7 @@ async def delete_user(uow: UnitOfWork, user_id: str, client: ClientInfo) -> None
         user = await db.get(User, user_id, with_for_update=True)
         if user is None:
             raise NotFoundError("No such user.")
+        await announce_keys_gone(uow, user_id)
         await db.delete(user)
         await db.flush()
         # Written after the delete, so it keeps the (opaque) id only as its target.

@@ -253,6 +253,7 @@ class PlanSubscription(IdentityModel, table=True):
     user_id: str = _user_fk()
     tier: str
     status: str
+    api_access: bool
     revision: int
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 

@@ -1,7 +1,8 @@
 """The tier of a user's API keys follows their plan (billing.subscription.updated).
 
 Identity keeps a projection of each of the user's subscriptions; the user's tier is the
-highest tier among the subscriptions that are live (a lapsed one counts as FREE). Events are
+highest tier among the subscriptions that are live and include API access (otherwise FREE,
+whose limits apply to every key). Events are
 applied only if their `revision` is higher than the stored one, so a late, older snapshot
 never overwrites a newer one.
 """
@@ -35,12 +36,18 @@ def is_paid(tier: str) -> bool:
     return _TIER_RANK.get(tier, 0) > 0
 
 
+def is_paid_and_live(event: SubscriptionUpdated) -> bool:
+    """The event says the user now pays for a plan (what converts their trials)."""
+    return is_paid(event.tier) and event.status in LIVE_STATUSES
+
+
 async def user_tier(db: AsyncSession, user_id: str) -> str:
     """The tier a user's keys get now."""
     rows = await db.execute(
         select(col(PlanSubscription.tier)).where(
             PlanSubscription.user_id == user_id,
             col(PlanSubscription.status).in_(LIVE_STATUSES),
+            col(PlanSubscription.api_access).is_(True),
         )
     )
     tiers = list(rows.scalars())
@@ -57,6 +64,7 @@ async def apply_subscription_update(db: AsyncSession, event: SubscriptionUpdated
         "user_id": event.user_id,
         "tier": event.tier,
         "status": event.status,
+        "api_access": event.api_access,
         "revision": event.revision,
         "updated_at": event.updated_at,
     }

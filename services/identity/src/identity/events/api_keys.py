@@ -5,7 +5,7 @@ from __future__ import annotations
 import structlog
 
 from identity.domain.api_key_usage import store_calls
-from identity.domain.plan_tiers import apply_subscription_update, is_paid
+from identity.domain.plan_tiers import apply_subscription_update, is_paid_and_live
 from identity.domain.trials import convert_trials
 from lib_contracts.api_usage import ApiUsageBatch
 from lib_contracts.billing import SubscriptionUpdated
@@ -20,7 +20,8 @@ async def on_subscription_updated(
 ) -> None:
     """The user's keys take their plan's tier; a paid plan converts their active trials."""
     tier = await apply_subscription_update(uow.session, payload)
-    converted = await convert_trials(uow, payload.user_id) if tier and is_paid(tier) else 0
+    paying = tier is not None and is_paid_and_live(payload)
+    converted = await convert_trials(uow, payload.user_id) if paying else 0
     log.info(
         "apikeys.plan_applied" if tier else "apikeys.plan_skipped",
         user_id=payload.user_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -298,3 +299,23 @@ async def test_no_secret_is_stored_anywhere_in_the_schema(
         for secret in secrets:
             assert secret not in text, name
             assert secret.split("_", 1)[1] not in text, name
+
+
+async def test_concurrent_retries_with_one_idempotency_key_make_one_key(
+    client: httpx.AsyncClient, identity_app: FastAPI
+) -> None:
+    owner = await verified_owner(client, identity_app)
+    headers = {**auth_of(owner), "Idempotency-Key": "burst"}
+    answers = await asyncio.gather(
+        *(
+            client.post("/api/v1/api-keys", json={"name": "burst"}, headers=headers)
+            for _ in range(5)
+        )
+    )
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 200, 201]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert [bool(a.json()["key"]) for a in answers].count(True) == 1
+    keys = await rows(
+        identity_app, "SELECT id FROM api_keys WHERE user_id = :id", id=owner["user_id"]
+    )
+    assert len(keys) == 1

@@ -14,12 +14,13 @@ from identity.api import (
 )
 
 ROUTERS: list[APIRouter] = [
+    # First: routes are matched in order, and API key verification is the hottest path.
+    internal_api_keys.router,
     jwks.router,
     auth.router,
     users.router,
     admin_users.router,
     admin_audit_logs.router,
     api_keys.router,
-    internal_api_keys.router,
     trials.router,
 ]

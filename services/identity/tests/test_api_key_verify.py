@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -183,3 +184,33 @@ async def test_the_day_limit_refuses_until_the_next_utc_day(
     reset = datetime.fromisoformat(answers[3]["rateLimit"]["reset"])
     tomorrow = datetime.now(UTC).date() + timedelta(days=1)
     assert reset == datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=UTC)
+
+
+async def test_the_cost_counts_calls_a_consumer_answered_from_its_cache(
+    two_replicas: list[httpx.AsyncClient],
+) -> None:
+    client = two_replicas[0]
+    grant = await register(client)
+    created = (
+        await client.post("/api/v1/api-keys", json={"name": "c"}, headers=bearer(grant))
+    ).json()
+    app = client._transport.app  # type: ignore[attr-defined]
+    await execute(app, "UPDATE api_keys SET status = 'active' WHERE id = :id", id=created["id"])
+
+    async def ask(cost: int) -> dict[str, Any]:
+        response = await client.post(
+            API_KEY_VERIFY_PATH, json={"key": created["key"], "cost": cost}, headers=INTERNAL
+        )
+        assert response.status_code == 200, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    first = await ask(3)
+    assert (first["code"], first["rateLimit"]["remaining"]) == ("VALID", 2)
+    second = await ask(3)  # 6 calls against a limit of 5
+    assert second["code"] == "RATE_LIMITED"
+    for cost in (0, -1, 2_000_000):
+        refused = await client.post(
+            API_KEY_VERIFY_PATH, json={"key": created["key"], "cost": cost}, headers=INTERNAL
+        )
+        assert refused.status_code == 422

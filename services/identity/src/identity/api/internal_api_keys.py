@@ -26,5 +26,7 @@ router = APIRouter(tags=["internal"], dependencies=[Depends(require_internal_cal
 async def verify_api_key(body: ApiKeyVerifyRequest, request: Request) -> Response:
     state = request.app.state
     verifier: ApiKeyVerifier = state.api_key_verifier
-    verification = await verifier.verify(state.counting_pool, body.key, body.required_scopes)
+    verification = await verifier.verify(
+        state.counting_pool, body.key, body.required_scopes, body.cost
+    )
     return Response(verification.model_dump_json(by_alias=True), media_type="application/json")

@@ -2,7 +2,8 @@
 
 One statement, one round trip: the key row (a user's key, or a trial key with its workspace),
 and, only when the key may be used, the call counted in its minute and day windows
-(`INSERT ... ON CONFLICT DO UPDATE ... RETURNING count`, shared by every identity replica) and
+(`INSERT ... ON CONFLICT DO UPDATE ... RETURNING count`, shared by every identity replica;
+by the request's `cost`: the calls a consumer answered from its cache are counted too) and
 `last_used_at` refreshed when it is more than a minute old (not a write per call).
 
 It runs on a plain asyncpg pool of its own (no SQLAlchemy, no ORM objects; asyncpg prepares
@@ -35,14 +36,14 @@ from lib_auth import ApiKeyCode, ApiKeyVerification, RateLimitState
 _COUNT_AND_TOUCH = """
 minute AS (
     INSERT INTO api_key_rate_windows AS w (api_key_id, window_kind, window_start, count)
-    SELECT id, 'minute', date_trunc('minute', now(), 'UTC'), 1 FROM k WHERE usable
-    ON CONFLICT (api_key_id, window_kind, window_start) DO UPDATE SET count = w.count + 1
+    SELECT id, 'minute', date_trunc('minute', now(), 'UTC'), $3::int FROM k WHERE usable
+    ON CONFLICT (api_key_id, window_kind, window_start) DO UPDATE SET count = w.count + $3::int
     RETURNING w.count
 ),
 day AS (
     INSERT INTO api_key_rate_windows AS w (api_key_id, window_kind, window_start, count)
-    SELECT id, 'day', date_trunc('day', now(), 'UTC'), 1 FROM k WHERE usable
-    ON CONFLICT (api_key_id, window_kind, window_start) DO UPDATE SET count = w.count + 1
+    SELECT id, 'day', date_trunc('day', now(), 'UTC'), $3::int FROM k WHERE usable
+    ON CONFLICT (api_key_id, window_kind, window_start) DO UPDATE SET count = w.count + $3::int
     RETURNING w.count
 )
 """
@@ -75,9 +76,9 @@ FROM k
 _TRIAL_KEY_SQL = f"""
 WITH k AS (
     SELECT t.id, w.owner_id AS user_id, t.key_hash, t.status, upper(w.tier) AS tier,
-           $3::text[] AS scopes, w.expires_at, w.status AS workspace_status,
+           $4::text[] AS scopes, w.expires_at, w.status AS workspace_status,
            t.status = 'active' AND w.status = 'active' AND w.expires_at > now()
-               AND $3::text[] @> $2::text[] AS usable
+               AND $4::text[] @> $2::text[] AS usable
     FROM trial_api_keys t JOIN trial_workspaces w ON w.id = t.workspace_id
     WHERE t.key_hash = $1
 ),
@@ -118,14 +119,16 @@ class ApiKeyVerifier:
     trial_key_scopes: tuple[str, ...]
 
     async def verify(
-        self, pool: asyncpg.Pool, key: str, required_scopes: Sequence[str] = ()
+        self, pool: asyncpg.Pool, key: str, required_scopes: Sequence[str] = (), cost: int = 1
     ) -> ApiKeyVerification:
+        """`cost`: the calls to count (the caller's cached answers it served since it last
+        asked, and this one); the last of them is the one answered."""
         kind = kind_of(key)
         if kind is None:
             return _NOT_FOUND
         digest = self.digester.digest(key)
         sql = _USER_KEY_SQL if kind is ApiKeyKind.USER else _TRIAL_KEY_SQL
-        args: list[Any] = [digest, list(required_scopes)]
+        args: list[Any] = [digest, list(required_scopes), cost]
         if kind is ApiKeyKind.TRIAL:
             args.append(list(self.trial_key_scopes))
         row = await pool.fetchrow(sql, *args)

@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI
 
 from lib_auth import ApiKeyClient
 from lib_contracts.api_usage import ApiUsageBatch
-from lib_database import Database, UnitOfWork
+from lib_database import Database
 from lib_messaging import metrics
 from lib_messaging.broker import connect_broker, ping_broker
 from lib_messaging.consumer import Subscription
@@ -26,6 +26,7 @@ from lib_messaging.replay import dead_letter_depth
 from lib_messaging.worker import queue_topology
 from lib_runtime.api_key_revocations import ApiKeyRevocationListener
 from lib_runtime.api_usage import ApiUsageMiddleware, ApiUsageRecorder
+from lib_runtime.worker_cli import uow_factory
 from lib_settings import ServiceSettings
 from lib_web import create_service_app, register_metrics_refresher, register_readiness_check
 from lib_web.app import Lifespan
@@ -100,12 +101,7 @@ def create_platform_app(
             app.state.api_key_revocations = revocations
         recorder: ApiUsageRecorder | None = None
         if api_usage_event is not None:
-            recorder = ApiUsageRecorder(
-                lambda: UnitOfWork(
-                    database, source=settings.service_name, schema=settings.db_schema
-                ),
-                api_usage_event,
-            )
+            recorder = ApiUsageRecorder(uow_factory(database, settings), api_usage_event)
             recorder.start()
             app.state.api_usage_recorder = recorder
         register_readiness_check(app, "database", database.ping)

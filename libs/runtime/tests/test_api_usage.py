@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Self
 
+import httpx
 import pytest
+from fastapi import FastAPI, HTTPException, Request
 
+from lib_auth import ApiKeyCode, ApiKeyVerification
+from lib_auth.dependencies import API_KEY_STATE
 from lib_contracts.content import ContentApiUsageRecorded
-from lib_runtime.api_usage import ApiUsageRecorder
+from lib_runtime.api_usage import ApiUsageMiddleware, ApiUsageRecorder
 
 
 class FakeUnitOfWork:
@@ -131,3 +135,53 @@ def test_options_are_checked() -> None:
         recorder_with([], batch_size=1_001)
     with pytest.raises(ValueError):
         recorder_with([], batch_size=100, max_buffered=50)
+
+
+class ListRecorder:
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def record(self, **call: Any) -> None:
+        self.calls.append(call)
+
+
+def usage_app() -> tuple[FastAPI, ListRecorder]:
+    app = FastAPI()
+    recorder = ListRecorder()
+    app.state.api_usage_recorder = recorder
+
+    @app.get("/keyed/{outcome}")
+    async def keyed(outcome: str, request: Request) -> dict[str, str]:
+        setattr(
+            request.state,
+            API_KEY_STATE,
+            ApiKeyVerification(valid=True, code=ApiKeyCode.VALID, key_id="key-9"),
+        )
+        if outcome == "missing":
+            raise HTTPException(404)
+        if outcome == "crash":
+            raise RuntimeError("boom")
+        return {"ok": "yes"}
+
+    @app.get("/anonymous")
+    async def anonymous() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    app.add_middleware(ApiUsageMiddleware)
+    return app, recorder
+
+
+async def test_the_middleware_records_only_calls_a_key_authorised() -> None:
+    app, recorder = usage_app()
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
+        assert (await client.get("/keyed/fine")).status_code == 200
+        assert (await client.get("/keyed/missing")).status_code == 404
+        assert (await client.get("/keyed/crash")).status_code == 500
+        assert (await client.get("/anonymous")).status_code == 200
+    assert [(c["endpoint"], c["method"], c["status_code"]) for c in recorder.calls] == [
+        ("/keyed/fine", "GET", 200),
+        ("/keyed/missing", "GET", 404),
+        ("/keyed/crash", "GET", 500),
+    ]
+    assert all(c["api_key_id"] == "key-9" and c["latency_ms"] >= 0 for c in recorder.calls)

@@ -96,7 +96,7 @@ async def test_the_tier_follows_billings_subscription_events_in_revision_order(
     billing_relay: tuple[Database, BillingSettings],
 ) -> None:
     key, owner = await active_key(identity, identity_app)
-    user_id = key and (await identity.get("/api/v1/users/me", headers=owner)).json()["id"]
+    user_id = (await identity.get("/api/v1/users/me", headers=owner)).json()["id"]
     assert await key_tier(identity, key["key"]) == "FREE"
 
     await emit_subscription(billing_relay, user_id, revision=2, tier="PRO")

@@ -74,8 +74,12 @@ def serve_baseline(port: int, dsn: str) -> None:
 
     pool: dict[str, Any] = {}
 
+    async def keep(_: Any) -> None:
+        pass
+
     async def lifespan(_: FastAPI) -> Any:
-        pool["pool"] = await asyncpg.create_pool(dsn, min_size=10, max_size=10)
+        # No reset on release: one round trip per request, as identity's verify pool.
+        pool["pool"] = await asyncpg.create_pool(dsn, min_size=10, max_size=10, reset=keep)
         yield
         await pool["pool"].close()
 

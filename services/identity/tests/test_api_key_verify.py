@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -214,3 +215,26 @@ async def test_the_cost_counts_calls_a_consumer_answered_from_its_cache(
             API_KEY_VERIFY_PATH, json={"key": created["key"], "cost": cost}, headers=INTERNAL
         )
         assert refused.status_code == 422
+
+
+async def test_a_malformed_verify_request_is_a_422_problem(client: httpx.AsyncClient) -> None:
+    # Let the app finish starting (its broker link): stopping an app whose aio-pika connection
+    # attempt is still under way leaves a reconnect task the test's event loop never ends.
+    for _ in range(100):
+        if (await client.get("/readyz")).status_code == 200:
+            break
+        await asyncio.sleep(0.1)
+    for body in (b"not json", b'{"key": ""}', b'{"key": "pk_x", "cost": 0}', b"{}"):
+        response = await client.post(
+            API_KEY_VERIFY_PATH,
+            content=body,
+            headers={**INTERNAL, "Content-Type": "application/json"},
+        )
+        assert response.status_code == 422, body
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert "pk_x" not in response.text  # the rejected input is not echoed
+    openapi = (await client.get("/openapi.json")).json()
+    operation = openapi["paths"][API_KEY_VERIFY_PATH]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert {"key", "requiredScopes", "cost"} <= set(schema["properties"])
+    assert "200" in operation["responses"]

@@ -6,7 +6,7 @@ It counts what it is asked, so tests can see exactly when the clients go to the 
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
+from collections import Counter, defaultdict
 from typing import Any
 
 from starlette.applications import Starlette
@@ -38,6 +38,7 @@ class IdentityStub:
         self.jwks_broken = False
         self.answers: dict[str, ApiKeyVerification] = {}
         self.verify_hits: Counter[str] = Counter()
+        self.costs: defaultdict[str, list[int]] = defaultdict(list)
         self.verify_delay_s = 0.0
 
     async def _jwks(self, request: Request) -> Response:
@@ -50,8 +51,10 @@ class IdentityStub:
     async def _verify(self, request: Request) -> Response:
         if request.headers.get(INTERNAL_TOKEN_HEADER) != INTERNAL_TOKEN:
             return JSONResponse({"detail": "not an internal caller"}, status_code=403)
-        key = (await request.json())["key"]
+        body = await request.json()
+        key = body["key"]
         self.verify_hits[key] += 1
+        self.costs[key].append(body.get("cost", 1))
         await asyncio.sleep(self.verify_delay_s)
         answer = self.answers.get(key) or ApiKeyVerification(valid=False, code=ApiKeyCode.NOT_FOUND)
         return Response(answer.model_dump_json(by_alias=True), media_type="application/json")

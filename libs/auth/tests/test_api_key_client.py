@@ -187,3 +187,48 @@ async def test_impossible_keys_are_refused_without_asking_identity(
     answer = await client.verify(junk)
     assert answer.code is ApiKeyCode.NOT_FOUND
     assert not identity.verify_hits
+
+
+async def test_required_scopes_are_checked_against_the_cached_answer(
+    client: ApiKeyClient, identity: IdentityStub
+) -> None:
+    identity.answers[KEY] = valid_answer()  # scopes: market:read
+    assert (await client.verify(KEY, ["market:read"])).code is ApiKeyCode.VALID
+    refused = await client.verify(KEY, ["market:read", "market:export"])
+    assert (refused.valid, refused.code) == (False, ApiKeyCode.INSUFFICIENT_PERMISSIONS)
+    assert refused.key_id == "key-1"
+    assert (await client.verify(KEY)).valid is True  # the cached answer itself is unchanged
+    assert identity.verify_hits[KEY] == 1
+
+
+async def test_calls_answered_from_the_cache_are_reported_with_the_next_ask(
+    client: ApiKeyClient, identity: IdentityStub
+) -> None:
+    identity.answers[KEY] = valid_answer(remaining=3)
+    for _ in range(4):  # one ask, then the cached budget of three
+        assert (await client.verify(KEY)).valid
+    assert identity.costs[KEY] == [1]
+    await client.verify(KEY)  # budget spent: identity is asked, and told of the three
+    assert identity.costs[KEY] == [1, 4]
+
+
+async def test_calls_sharing_a_request_are_reported_too(
+    client: ApiKeyClient, identity: IdentityStub
+) -> None:
+    identity.answers[KEY] = valid_answer()
+    identity.verify_delay_s = 0.05
+    await asyncio.gather(*(client.verify(KEY) for _ in range(5)))
+    client.clear()
+    await client.verify(KEY)
+    # Joiners are counted in the shared request if they came before it left, else in the next.
+    assert sum(identity.costs[KEY]) == 6 and len(identity.costs[KEY]) == 2
+
+
+async def test_unreported_calls_survive_a_failed_ask(identity: IdentityStub) -> None:
+    broken = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(503)))
+    async with ApiKeyClient("http://identity", INTERNAL_TOKEN, http=broken) as client:
+        client._unreported[api_key_digest(KEY)] = 7
+        with pytest.raises(ApiKeyServiceError):
+            await client.verify(KEY)
+        assert client._unreported[api_key_digest(KEY)] == 7
+    await broken.aclose()

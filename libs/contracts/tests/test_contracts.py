@@ -153,6 +153,34 @@ EXAMPLES: dict[str, EventPayload] = {
         error_message="upstream model timed out",
         failed_at=T0,
     ),
+    "content.api_usage.recorded": c.ContentApiUsageRecorded(
+        batch_id="batch_1",
+        calls=[
+            c.ApiCallRecord(
+                call_id="call_1",
+                api_key_id="key_1",
+                endpoint="/api/v1/characters",
+                method="GET",
+                status_code=200,
+                latency_ms=12,
+                called_at=T0,
+            )
+        ],
+    ),
+    "market_data.api_usage.recorded": c.MarketDataApiUsageRecorded(
+        batch_id="batch_2",
+        calls=[
+            c.ApiCallRecord(
+                call_id="call_2",
+                api_key_id="key_1",
+                endpoint="/api/v1/metrics",
+                method="GET",
+                status_code=429,
+                latency_ms=3,
+                called_at=T0,
+            )
+        ],
+    ),
 }
 
 NAMED_EVENTS = {
@@ -178,6 +206,9 @@ NAMED_EVENTS = {
     "identity.trial.cancelled",
     "identity.referral.completed",
     "billing.stripe_event.processing_requested",
+    # identity issue 3: API usage, reported by the services that serve API-key calls
+    "content.api_usage.recorded",
+    "market_data.api_usage.recorded",
 }
 
 CASES = sorted(EXAMPLES.items())
@@ -316,6 +347,19 @@ def test_times_must_be_aware_and_are_normalised_to_utc() -> None:
     assert event.deleted_at.utcoffset() == timedelta(0)
     assert event.deleted_at == T0
     assert event.model_dump(mode="json", by_alias=True)["deletedAt"] == "2026-03-01T09:30:00Z"
+
+
+@pytest.mark.parametrize("name", ["content.api_usage.recorded", "market_data.api_usage.recorded"])
+def test_usage_batches_hold_one_to_a_thousand_calls(name: str) -> None:
+    model = registry.model_for(name, 1)
+    call = _data(name)["calls"][0]
+    with pytest.raises(ValidationError):
+        model.model_validate(_data(name, calls=[]))
+    with pytest.raises(ValidationError):
+        model.model_validate(_data(name, calls=[call] * 1001))
+    with pytest.raises(ValidationError):
+        model.model_validate(_data(name, calls=[{**call, "statusCode": 42}]))
+    assert len(model.model_validate(_data(name, calls=[call] * 1000)).model_dump()["calls"]) == 1000
 
 
 def test_snake_case_names_are_accepted_too() -> None:

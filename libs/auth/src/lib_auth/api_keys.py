@@ -4,16 +4,21 @@ The answer model (Unkey-style, camelCase JSON) is shared with identity, which se
 Answers are cached under a SHA-256 of the key, never the key itself: positive ones for
 `cache_ttl_s`, negative ones for the shorter `negative_ttl_s`. A cached positive answer is
 also used at most as many times as its rate-limit budget had left, then identity is asked
-again, so caching cannot stretch a key's rate limit.
+again. Calls answered from the cache (or by sharing another caller's request) are counted
+here and reported with the next request for that key (`cost`), so identity counts every call
+against the key's limits: caching cannot stretch them. (Calls served from an entry whose key
+is never asked about again are not reported: at most one budget's worth per cached key.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Annotated
 
 import httpx
 import structlog
@@ -54,6 +59,13 @@ class RateLimitState(_CamelModel):
 
 class ApiKeyVerifyRequest(_CamelModel):
     key: str = Field(min_length=1, max_length=MAX_API_KEY_LENGTH)
+    # Calls to count against the key's limits: this one and those the caller answered from
+    # its cache since it last asked.
+    cost: int = Field(default=1, ge=1, le=1_000_000)
+    # The answer is INSUFFICIENT_PERMISSIONS (and the call not counted) if the key lacks one.
+    required_scopes: tuple[Annotated[str, Field(min_length=1, max_length=100)], ...] = Field(
+        default=(), max_length=50
+    )
 
 
 class ApiKeyVerification(_CamelModel):
@@ -103,20 +115,39 @@ class ApiKeyClient(HttpClientHolder):
         self._in_flight: dict[str, asyncio.Task[ApiKeyVerification]] = {}
         # Bumped by every eviction: an answer fetched across one is not cached (it may be stale).
         self._generation = 0
+        # digest -> calls answered without asking identity, reported with the next ask.
+        self._unreported: dict[str, int] = {}
+        self._max_unreported = max_cached_keys
 
-    async def verify(self, key: str) -> ApiKeyVerification:
+    async def verify(self, key: str, required_scopes: Sequence[str] = ()) -> ApiKeyVerification:
+        """The key's verification; with `required_scopes`, a valid key lacking one of them is
+        answered INSUFFICIENT_PERMISSIONS (checked here, so one cached answer serves every
+        route whatever scopes it needs)."""
+        verification = await self._verify(key)
+        missing = set(required_scopes) - set(verification.scopes)
+        if verification.valid and missing:
+            return verification.model_copy(
+                update={"valid": False, "code": ApiKeyCode.INSUFFICIENT_PERMISSIONS}
+            )
+        return verification
+
+    async def _verify(self, key: str) -> ApiKeyVerification:
         if not key or len(key) > MAX_API_KEY_LENGTH:
             # Cannot be one of ours; no need to ask identity (or to cache junk).
             return ApiKeyVerification(valid=False, code=ApiKeyCode.NOT_FOUND)
         digest = api_key_digest(key)
         cached = self._cache_hit(digest)
         if cached is not None:
+            if cached.valid:
+                self._count_unreported(digest)
             return cached
         task = self._in_flight.get(digest)
         if task is None:
             task = asyncio.create_task(self._ask_identity(key, digest))
             self._in_flight[digest] = task
             task.add_done_callback(lambda done: self._forget_in_flight(digest, done))
+        else:
+            self._count_unreported(digest)  # answered by another caller's request
         # Shielded: one caller going away must not cancel the answer the others wait for.
         return await asyncio.shield(task)
 
@@ -126,7 +157,14 @@ class ApiKeyClient(HttpClientHolder):
         digests = [d for d, a in list(self._cache.items()) if a.verification.key_id == key_id]
         for digest in digests:
             self._cache.pop(digest, None)
+            self._unreported.pop(digest, None)  # a revoked key's calls no longer matter
         return len(digests)
+
+    def _count_unreported(self, digest: str) -> None:
+        if digest not in self._unreported and len(self._unreported) >= self._max_unreported:
+            # Bounded memory: forget the oldest count (a few calls go uncounted).
+            self._unreported.pop(next(iter(self._unreported)))
+        self._unreported[digest] = self._unreported.get(digest, 0) + 1
 
     def clear(self) -> None:
         self._generation += 1
@@ -150,16 +188,18 @@ class ApiKeyClient(HttpClientHolder):
 
     async def _ask_identity(self, key: str, digest: str) -> ApiKeyVerification:
         generation = self._generation
+        unreported = self._unreported.pop(digest, 0)
+        request = ApiKeyVerifyRequest(key=key, cost=1 + unreported)
         try:
             response = await self._client().post(
-                self.verify_url,
-                json=ApiKeyVerifyRequest(key=key).model_dump(by_alias=True),
-                headers=self._headers,
+                self.verify_url, json=request.model_dump(by_alias=True), headers=self._headers
             )
         except httpx.HTTPError as exc:
+            self._restore_unreported(digest, unreported)
             logger.warning("api key verification unreachable", error=repr(exc))
             raise ApiKeyServiceError() from exc
         if response.status_code != 200:
+            self._restore_unreported(digest, unreported)
             logger.warning("api key verification refused", status=response.status_code)
             raise ApiKeyServiceError()
         try:
@@ -170,6 +210,11 @@ class ApiKeyClient(HttpClientHolder):
         if generation == self._generation:
             self._remember(digest, verification)
         return verification
+
+    def _restore_unreported(self, digest: str, unreported: int) -> None:
+        """Identity did not count them: report them with the next ask."""
+        if unreported:
+            self._unreported[digest] = self._unreported.get(digest, 0) + unreported
 
     def _remember(self, digest: str, verification: ApiKeyVerification) -> None:
         rate_limit = verification.rate_limit

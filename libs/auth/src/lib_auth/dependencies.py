@@ -25,6 +25,9 @@ bearer_scheme = HTTPBearer(auto_error=False, description="Access token issued by
 api_key_scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="API key.")
 
 API_KEY_CHALLENGE = f'ApiKey header="{API_KEY_HEADER}"'
+# `request.state.<this>`: the verification of the key that authorised the request (for usage
+# recording, see lib_runtime.api_usage).
+API_KEY_STATE = "api_key"
 
 
 def _jwt_verifier(request: Request) -> JwtVerifier:
@@ -98,6 +101,7 @@ async def require_api_key(
         )
     verification = await _api_key_client(request).verify(key)
     if verification.valid:
+        setattr(request.state, API_KEY_STATE, verification)
         return verification
     code = verification.code
     detail = f"API key not accepted: {code.value}."

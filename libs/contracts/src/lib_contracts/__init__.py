@@ -4,6 +4,7 @@ Importing this package registers every contract in `lib_messaging.envelope.regis
 One module per producing context; each contract is `@event_contract(type, version)`.
 """
 
+from .api_usage import ApiCallRecord, ApiUsageBatch
 from .billing import (
     PaymentFailed,
     PaymentSucceeded,
@@ -20,7 +21,12 @@ from .booking import (
     PaymentStatus,
 )
 from .common import SubscriptionTier
-from .content import GenerationCompleted, GenerationFailed, GenerationKind
+from .content import (
+    ContentApiUsageRecorded,
+    GenerationCompleted,
+    GenerationFailed,
+    GenerationKind,
+)
 from .identity import (
     ApiKeyCreated,
     ApiKeyRevoked,
@@ -37,17 +43,22 @@ from .identity import (
     UserRole,
     UserUpdated,
 )
+from .market_data import MarketDataApiUsageRecorded
 
 __all__ = [
+    "ApiCallRecord",
     "ApiKeyCreated",
     "ApiKeyRevoked",
     "ApiKeyStatus",
+    "ApiUsageBatch",
     "BookingStatus",
     "BookingStatusChanged",
+    "ContentApiUsageRecorded",
     "ExtensionApproved",
     "GenerationCompleted",
     "GenerationFailed",
     "GenerationKind",
+    "MarketDataApiUsageRecorded",
     "OdooEntityType",
     "OdooSyncRequested",
     "PaymentFailed",

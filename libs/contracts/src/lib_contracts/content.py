@@ -6,6 +6,7 @@ from typing import Literal
 
 from lib_messaging.envelope import EventPayload, event_contract
 
+from .api_usage import ApiUsageBatch
 from .common import Id, Tokens, UtcDatetime
 
 GenerationKind = Literal["generation", "image_enhancement", "mcp_generation"]
@@ -45,3 +46,12 @@ class GenerationFailed(EventPayload):
     error_code: str | None = None
     error_message: str | None = None
     failed_at: UtcDatetime
+
+
+@event_contract("content.api_usage.recorded", 1)
+class ContentApiUsageRecorded(ApiUsageBatch):
+    """Content emits this with the calls it served with API keys, in batches.
+
+    Identity stores each call once (by `call_id`) for the keys' usage statistics and
+    `last_used_at`.
+    """

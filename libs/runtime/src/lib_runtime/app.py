@@ -15,6 +15,8 @@ import structlog
 from aio_pika.abc import AbstractRobustConnection
 from fastapi import APIRouter, FastAPI
 
+from lib_auth import ApiKeyClient
+from lib_contracts.api_usage import ApiUsageBatch
 from lib_database import Database
 from lib_messaging import metrics
 from lib_messaging.broker import connect_broker, ping_broker
@@ -22,8 +24,12 @@ from lib_messaging.consumer import Subscription
 from lib_messaging.relay import refresh_outbox_gauges
 from lib_messaging.replay import dead_letter_depth
 from lib_messaging.worker import queue_topology
+from lib_runtime.api_key_revocations import ApiKeyRevocationListener
+from lib_runtime.api_usage import ApiUsageMiddleware, ApiUsageRecorder
+from lib_runtime.worker_cli import uow_factory
 from lib_settings import ServiceSettings
 from lib_web import create_service_app, register_metrics_refresher, register_readiness_check
+from lib_web.app import Lifespan
 
 log = structlog.get_logger(__name__)
 
@@ -69,7 +75,17 @@ def create_platform_app(
     *,
     routers: Sequence[APIRouter] = (),
     subscriptions: Sequence[Subscription] = (),
+    api_key_client: ApiKeyClient | None = None,
+    api_usage_event: type[ApiUsageBatch] | None = None,
+    resources: Lifespan | None = None,
 ) -> FastAPI:
+    """The service's app. With `api_key_client`, routes can use lib_auth's `ApiKeyPrincipal`
+    and revoked keys leave its cache as `identity.apikey.revoked` arrives; with
+    `api_usage_event` (the service's `<context>.api_usage.recorded`), every call an API key
+    authorised is reported to identity in batches through the outbox. `resources` is the
+    service's own lifespan, entered once the database and broker are set up (and left before
+    they close)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database.from_settings(settings)
@@ -77,6 +93,17 @@ def create_platform_app(
         broker.start()
         app.state.database = database
         app.state.broker = broker
+        revocations: ApiKeyRevocationListener | None = None
+        if api_key_client is not None:
+            app.state.api_key_client = api_key_client
+            revocations = ApiKeyRevocationListener.from_settings(settings, api_key_client)
+            revocations.start()
+            app.state.api_key_revocations = revocations
+        recorder: ApiUsageRecorder | None = None
+        if api_usage_event is not None:
+            recorder = ApiUsageRecorder(uow_factory(database, settings), api_usage_event)
+            recorder.start()
+            app.state.api_usage_recorder = recorder
         register_readiness_check(app, "database", database.ping)
         register_readiness_check(app, "broker", broker.ping)
 
@@ -94,9 +121,22 @@ def create_platform_app(
         register_metrics_refresher(app, refresh_outbox)
         register_metrics_refresher(app, refresh_dead_letters)
         try:
-            yield
+            if resources is None:
+                yield
+            else:
+                async with resources(app):
+                    yield
         finally:
+            if recorder is not None:
+                await recorder.stop()
+            if revocations is not None:
+                await revocations.stop()
+            if api_key_client is not None:
+                await api_key_client.aclose()
             await broker.close()
             await database.dispose()
 
-    return create_service_app(settings, routers=routers, lifespan=lifespan)
+    app = create_service_app(settings, routers=routers, lifespan=lifespan)
+    if api_usage_event is not None:
+        app.add_middleware(ApiUsageMiddleware)
+    return app

@@ -22,3 +22,4 @@ def get_unit_of_work(
 
 
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work)]
+DatabaseDep = Annotated[Database, Depends(get_database)]

@@ -58,6 +58,31 @@ class OidcProviderConfig(BaseModel):
         return self.discovery_url or (self.issuer.rstrip("/") + "/.well-known/openid-configuration")
 
 
+class RateLimit(BaseModel):
+    """Calls one API key may make per minute and per day (fixed UTC windows)."""
+
+    per_minute: int = Field(ge=1)
+    per_day: int = Field(ge=1)
+
+
+# Keyed by the plan tiers of lib_contracts.common.SubscriptionTier.
+DEFAULT_RATE_LIMITS: dict[str, RateLimit] = {
+    "FREE": RateLimit(per_minute=60, per_day=1_000),
+    "BASIC": RateLimit(per_minute=120, per_day=10_000),
+    "STARTER": RateLimit(per_minute=120, per_day=10_000),
+    "STANDARD": RateLimit(per_minute=300, per_day=50_000),
+    "PRO": RateLimit(per_minute=600, per_day=200_000),
+    "PREMIUM": RateLimit(per_minute=600, per_day=200_000),
+    "ENTERPRISE": RateLimit(per_minute=3_000, per_day=2_000_000),
+}
+DEFAULT_API_KEY_SCOPES = [
+    "market_data:read",
+    "market_data:export",
+    "content:read",
+    "content:write",
+]
+
+
 class IdentitySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="IDENTITY_")
 
@@ -214,6 +239,38 @@ class IdentitySettings(ServiceSettings):
                 raise ValueError(f"provider_token_keys[{key_id!r}] must be 32 bytes, base64")
             decoded[key_id] = raw
         return decoded
+
+    api_key_scopes: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_API_KEY_SCOPES),
+        min_length=1,
+        description="the scopes an API key may be given, JSON list",
+    )
+    api_key_rate_limits: dict[str, RateLimit] = Field(
+        default_factory=lambda: dict(DEFAULT_RATE_LIMITS),
+        description="calls per minute and per day of an API key, by its tier, JSON object "
+        'tier -> {"per_minute": n, "per_day": n}; a tier missing here gets FREE\'s limits',
+    )
+    api_keys_per_user: int = Field(
+        default=25, ge=1, description="API keys (not revoked) a user may hold at once"
+    )
+
+    trial_days: int = Field(
+        default=14, ge=1, description="how long a trial workspace lasts when no expiresAt is given"
+    )
+    trial_max_days: int = Field(
+        default=30, ge=1, description="the latest expiresAt a trial workspace may ask for, in days"
+    )
+    trials_per_user: int = Field(
+        default=1, ge=1, description="active trial workspaces a user may hold at once"
+    )
+    trial_keys_per_workspace: int = Field(
+        default=10, ge=1, description="API keys (not revoked) a trial workspace may hold"
+    )
+
+    def rate_limit_for(self, tier: str) -> RateLimit:
+        return self.api_key_rate_limits.get(tier) or self.api_key_rate_limits.get(
+            "FREE", DEFAULT_RATE_LIMITS["FREE"]
+        )
 
     def signing_key_pems(self) -> dict[str, str]:
         """The configured signing keys, kid -> PEM."""

@@ -206,6 +206,8 @@ class ApiKey(IdentityModel, table=True):
     __tablename__ = "api_keys"
     __table_args__ = (
         CheckConstraint("status IN ('pending_verification', 'active', 'revoked')", name="status"),
+        # A retried create (same Idempotency-Key) finds the key it made the first time.
+        UniqueConstraint("user_id", "idempotency_key"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True)
@@ -221,6 +223,41 @@ class ApiKey(IdentityModel, table=True):
     created_at: datetime = _created_at()
     updated_at: datetime = _created_at()
     revoked_at: datetime | None = _ts()
+    # The client's Idempotency-Key of the request that made the key, and a hash of that
+    # request, so a retry with another body is told apart from a replay.
+    idempotency_key: str | None = None
+    request_fingerprint: str | None = None
+
+
+class ApiKeyRateWindow(IdentityModel, table=True):
+    """Calls counted against one key in one fixed window; shared by every identity replica,
+    so a key's limit holds however many of them answer. Pruned by a scheduled job."""
+
+    __tablename__ = "api_key_rate_windows"
+    __table_args__ = (Index("ix_api_key_rate_windows_start", "window_start"),)
+
+    # An api_keys or a trial_api_keys id: no foreign key, the counter outlives neither long.
+    api_key_id: str = Field(primary_key=True)
+    window_kind: str = Field(primary_key=True)  # "minute" or "day"
+    window_start: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), primary_key=True, nullable=False)
+    )
+    count: int = Field(default=0, nullable=False)
+
+
+class PlanSubscription(IdentityModel, table=True):
+    """Identity's projection of billing's subscriptions (billing.subscription.updated): the
+    tier a user's API keys get. `revision` drops events that arrive out of order."""
+
+    __tablename__ = "plan_subscriptions"
+
+    subscription_id: str = Field(primary_key=True)
+    user_id: str = _user_fk()
+    tier: str
+    status: str
+    api_access: bool
+    revision: int
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
 class ApiCall(IdentityModel, table=True):
@@ -249,6 +286,7 @@ class TrialWorkspace(IdentityModel, table=True):
     __table_args__ = (
         CheckConstraint("status IN ('active', 'expired', 'converted', 'cancelled')", name="status"),
         CheckConstraint("tier IN ('standard', 'enterprise')", name="tier"),
+        UniqueConstraint("owner_id", "idempotency_key"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True)
@@ -263,10 +301,13 @@ class TrialWorkspace(IdentityModel, table=True):
     converted_at: datetime | None = _ts()
     cancelled_at: datetime | None = _ts()
     owner_id: str = _user_fk()
+    idempotency_key: str | None = None
+    request_fingerprint: str | None = None
 
 
 class TrialApiKey(IdentityModel, table=True):
     __tablename__ = "trial_api_keys"
+    __table_args__ = (UniqueConstraint("workspace_id", "idempotency_key"),)
 
     id: str = Field(default_factory=new_id, primary_key=True)
     workspace_id: str = Field(
@@ -283,6 +324,8 @@ class TrialApiKey(IdentityModel, table=True):
     status: str = Field(default="active", nullable=False)
     created_at: datetime = _created_at()
     revoked_at: datetime | None = _ts()
+    idempotency_key: str | None = None
+    request_fingerprint: str | None = None
 
 
 class Referral(IdentityModel, table=True):

@@ -6,14 +6,19 @@ from identity.api import (
     account_mail,
     admin_audit_logs,
     admin_users,
+    api_keys,
     auth,
+    internal_api_keys,
     jwks,
     linked_accounts,
     oauth,
+    trials,
     users,
 )
 
 ROUTERS: list[APIRouter] = [
+    # First: routes are matched in order, and API key verification is the hottest path.
+    internal_api_keys.router,
     jwks.router,
     auth.router,
     account_mail.router,
@@ -22,4 +27,6 @@ ROUTERS: list[APIRouter] = [
     admin_audit_logs.router,
     oauth.router,
     linked_accounts.router,
+    api_keys.router,
+    trials.router,
 ]

@@ -9,9 +9,11 @@ from fastapi import Depends, Request
 
 from identity.credentials.kit import CredentialKit
 from identity.credentials.provider_token_cipher import ProviderTokenCipher
+from identity.domain.api_keys import ApiKeyPolicy
 from identity.domain.login_throttle import LoginThrottle
 from identity.domain.mail_policy import MailPolicy
 from identity.domain.sessions import ClientInfo, is_session_active
+from identity.domain.trials import TrialPolicy
 from identity.mail.mailer import Mailer
 from identity.oidc.sign_in import OidcSignIn
 from lib_auth import AuthError, CurrentPrincipal, Principal, require_role
@@ -46,6 +48,16 @@ def get_provider_token_cipher(request: Request) -> ProviderTokenCipher:
 def get_oidc_sign_in(request: Request) -> OidcSignIn:
     sign_in: OidcSignIn = request.app.state.oidc_sign_in
     return sign_in
+
+
+def get_api_key_policy(request: Request) -> ApiKeyPolicy:
+    policy: ApiKeyPolicy = request.app.state.api_key_policy
+    return policy
+
+
+def get_trial_policy(request: Request) -> TrialPolicy:
+    policy: TrialPolicy = request.app.state.trial_policy
+    return policy
 
 
 def get_client_info(request: Request) -> ClientInfo:
@@ -95,3 +107,5 @@ MailPolicyDep = Annotated[MailPolicy, Depends(get_mail_policy)]
 CurrentAdmin = Annotated[AuthenticatedUser, Depends(get_current_admin)]
 ProviderTokenCipherDep = Annotated[ProviderTokenCipher, Depends(get_provider_token_cipher)]
 OidcSignInDep = Annotated[OidcSignIn, Depends(get_oidc_sign_in)]
+ApiKeyPolicyDep = Annotated[ApiKeyPolicy, Depends(get_api_key_policy)]
+TrialPolicyDep = Annotated[TrialPolicy, Depends(get_trial_policy)]

@@ -7,15 +7,28 @@ nothing. Responses name exactly what they show: no hash ever appears in one.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from identity.domain.api_key_usage import KeyUsage
+from identity.domain.api_keys import IssuedApiKey
 from identity.domain.referrals import ReferralEntry
 from identity.domain.sessions import TokenGrant
-from identity.models import Account, AuditLog, Session, User, UserRole
+from identity.domain.trials import IssuedTrialKey
+from identity.models import (
+    Account,
+    ApiKey,
+    AuditLog,
+    Session,
+    TrialApiKey,
+    TrialTier,
+    TrialWorkspace,
+    User,
+    UserRole,
+)
 
 _EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -211,3 +224,146 @@ class LinkedAccountResponse(ResponseBody):
 
 class AuthorizationUrlResponse(ResponseBody):
     authorization_url: str = Field(description="where to send the browser next")
+
+
+ScopeName = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class ApiKeyCreateRequest(RequestBody):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    scopes: list[ScopeName] = Field(default_factory=list, max_length=50)
+    expires_at: AwareDatetime | None = Field(default=None, description="must be in the future")
+
+
+class ApiKeyResponse(ResponseBody):
+    """An API key as its owner sees it: never its hash, never its secret."""
+
+    id: str
+    name: str
+    key_prefix: str = Field(description="the key's first characters, to recognise it by")
+    status: str = Field(description="`pending_verification`, `active` or `revoked`")
+    tier: str
+    scopes: list[str]
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, key: ApiKey) -> ApiKeyResponse:
+        return cls.model_validate(key)
+
+
+class IssuedApiKeyResponse(ApiKeyResponse):
+    """The answer to a create or rotate: the one time the secret is shown."""
+
+    key: str | None = Field(
+        description="the secret; shown in this answer only. Null when the request was a "
+        "replay of an earlier one with the same Idempotency-Key (the secret is not kept: "
+        "rotate the key if the first answer was lost)"
+    )
+
+    @classmethod
+    def of_issued(cls, issued: IssuedApiKey) -> IssuedApiKeyResponse:
+        shown = ApiKeyResponse.of(issued.key).model_dump()
+        return cls(**shown, key=issued.secret)
+
+
+class DailyUsageResponse(ResponseBody):
+    day: date
+    calls: int
+    errors: int = Field(description="calls answered with a 4xx or 5xx status")
+    error_rate: float
+    p50_latency_ms: float | None
+    p95_latency_ms: float | None
+
+
+class ApiKeyUsageResponse(ResponseBody):
+    api_key_id: str
+    since: date
+    total_calls: int
+    error_rate: float
+    days: list[DailyUsageResponse] = Field(description="one per UTC day, oldest first")
+
+    @classmethod
+    def of(cls, usage: KeyUsage) -> ApiKeyUsageResponse:
+        calls = sum(d.calls for d in usage.days)
+        errors = sum(d.errors for d in usage.days)
+        return cls(
+            api_key_id=usage.api_key_id,
+            since=usage.since,
+            total_calls=calls,
+            error_rate=errors / calls if calls else 0.0,
+            days=[
+                DailyUsageResponse(
+                    day=d.day,
+                    calls=d.calls,
+                    errors=d.errors,
+                    error_rate=d.error_rate,
+                    p50_latency_ms=d.p50_latency_ms,
+                    p95_latency_ms=d.p95_latency_ms,
+                )
+                for d in usage.days
+            ],
+        )
+
+
+# Lowercase letters, digits and inner hyphens: safe in a URL and a subdomain.
+Slug = Annotated[
+    str, Field(min_length=3, max_length=63, pattern=r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])$")
+]
+
+
+class TrialCreateRequest(RequestBody):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    slug: Slug
+    tier: TrialTier = TrialTier.STANDARD
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="when the trial ends; default and maximum are configured"
+    )
+
+
+class TrialResponse(ResponseBody):
+    id: str
+    name: str
+    slug: str
+    tier: str = Field(description="`standard` or `enterprise`")
+    status: str = Field(description="`active`, `expired`, `converted` or `cancelled`")
+    created_at: datetime
+    expires_at: datetime
+    converted_at: datetime | None
+    cancelled_at: datetime | None
+
+    @classmethod
+    def of(cls, workspace: TrialWorkspace) -> TrialResponse:
+        return cls.model_validate(workspace)
+
+
+class TrialKeyCreateRequest(RequestBody):
+    label: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+
+
+class TrialKeyResponse(ResponseBody):
+    """A trial workspace's API key: never its hash, never its secret."""
+
+    id: str
+    workspace_id: str
+    key_prefix: str
+    label: str | None
+    status: str = Field(description="`active` or `revoked`")
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, key: TrialApiKey) -> TrialKeyResponse:
+        return cls.model_validate(key)
+
+
+class IssuedTrialKeyResponse(TrialKeyResponse):
+    key: str | None = Field(
+        description="the secret; shown in this answer only (null on an Idempotency-Key replay)"
+    )
+
+    @classmethod
+    def of_issued(cls, issued: IssuedTrialKey) -> IssuedTrialKeyResponse:
+        return cls(**TrialKeyResponse.of(issued.key).model_dump(), key=issued.secret)

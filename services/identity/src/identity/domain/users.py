@@ -9,6 +9,7 @@ from typing import Any, Literal
 from sqlalchemy import delete
 from sqlmodel import col
 
+from identity.domain.api_keys import announce_keys_gone
 from identity.domain.audit import AuditAction, record_audit
 from identity.domain.sessions import ClientInfo
 from identity.models import User, VerificationToken
@@ -88,6 +89,7 @@ async def delete_user(uow: UnitOfWork, user_id: str, client: ClientInfo) -> None
             await db.execute(
                 delete(VerificationToken).where(col(VerificationToken.identifier) == user.email)
             )
+        await announce_keys_gone(uow, user_id)
         await db.delete(user)
         await db.flush()
         # Written after the delete, so it keeps the (opaque) id only as its target.

@@ -2,7 +2,7 @@
 their expiry (the cleanup job deletes expired ones).
 
 Revision ID: 0006_email_and_referrals
-Revises: 0004
+Revises: 0005_api_keys_and_usage
 Create Date: 2026-11-22 02:30:49.423264
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_email_and_referrals"
-down_revision = "0004"
+down_revision = "0005_api_keys_and_usage"
 branch_labels = None
 depends_on = None
 

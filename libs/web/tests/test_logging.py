@@ -74,7 +74,7 @@ def test_stdlib_logging_goes_through_the_same_pipeline(log_stream: io.StringIO) 
             "server started on %s", "port 1", extra={"color_message": "\x1b[1mport 1\x1b[0m"}
         )
     # Only this logger's lines: threads left by earlier tests (servers, sinks) may log too.
-    (line,) = [line for line in json_lines(log_stream) if line["logger"] == "uvicorn.error"]
+    (line,) = [line for line in json_lines(log_stream) if line.get("logger") == "uvicorn.error"]
     assert line["event"] == "server started on port 1"
     assert line["correlation_id"] == "std-1"
     assert "color_message" not in line

@@ -106,6 +106,29 @@ EXAMPLES: dict[str, EventPayload] = {
         failure_message="Your card was declined.",
         failed_at=T0,
     ),
+    "billing.tokens.purchased": c.TokensPurchased(
+        payment_id="pay_1",
+        payment_intent_id="pi_3",
+        user_id="usr_1",
+        package_id="pkg_1",
+        tokens=100,
+        amount_cents=499,
+        currency="usd",
+        transaction_id="txn_1",
+        balance_after=110,
+        purchased_at=T0,
+    ),
+    "billing.tokens.purchase_failed": c.TokensPurchaseFailed(
+        payment_id="pay_2",
+        payment_intent_id="pi_4",
+        user_id="usr_1",
+        package_id="pkg_1",
+        amount_cents=499,
+        currency="usd",
+        failure_code="card_declined",
+        failure_message="Your card was declined.",
+        failed_at=T0,
+    ),
     "billing.stripe_event.processing_requested": c.StripeEventProcessingRequested(
         stripe_event_row_id="se_1",
         stripe_event_id="evt_1",
@@ -178,6 +201,8 @@ NAMED_EVENTS = {
     "identity.trial.cancelled",
     "identity.referral.completed",
     "billing.stripe_event.processing_requested",
+    "billing.tokens.purchased",
+    "billing.tokens.purchase_failed",
 }
 
 CASES = sorted(EXAMPLES.items())

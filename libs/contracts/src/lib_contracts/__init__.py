@@ -10,6 +10,8 @@ from .billing import (
     StripeEventProcessingRequested,
     SubscriptionStatus,
     SubscriptionUpdated,
+    TokensPurchased,
+    TokensPurchaseFailed,
 )
 from .booking import (
     BookingStatus,
@@ -58,6 +60,8 @@ __all__ = [
     "SubscriptionStatus",
     "SubscriptionTier",
     "SubscriptionUpdated",
+    "TokensPurchaseFailed",
+    "TokensPurchased",
     "TrialCancelled",
     "TrialConverted",
     "TrialCreated",

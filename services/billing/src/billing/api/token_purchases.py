@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
 
 from billing.api.dependencies import CurrentUserId, DatabaseDep, IdempotencyKey, StripeDep
+from billing.api.idempotent import respond_once
 from billing.api.schemas import Page
 from billing.api.token_schemas import (
     PurchaseResponse,
     PurchaseStartedResponse,
     PurchaseTokensRequest,
 )
-from billing.domain import idempotency, token_purchases
+from billing.domain import token_purchases
 from lib_runtime.dependencies import UnitOfWorkDep
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
@@ -34,7 +35,7 @@ async def purchase(
     """Buy a token package: a PaymentIntent for its price, confirmed now with a payment
     method. The tokens are credited when Stripe reports the payment succeeded."""
 
-    async def action() -> tuple[int, Any]:
+    async def respond() -> PurchaseStartedResponse:
         started = await token_purchases.purchase(
             uow,
             stripe,
@@ -45,7 +46,7 @@ async def purchase(
         )
         payment = started.payment
         assert payment.package_id is not None
-        response = PurchaseStartedResponse(
+        return PurchaseStartedResponse(
             payment_id=payment.id,
             client_secret=started.client_secret,
             status=payment.status,
@@ -55,17 +56,16 @@ async def purchase(
             currency=payment.currency,
             failure_code=payment.failure_code,
         )
-        return 201, response.model_dump(mode="json", by_alias=True)
 
-    code, content = await idempotency.run_once(
+    return await respond_once(
         database,
         user_id=user_id,
         scope="POST /api/v1/tokens/purchase",
         key=idempotency_key,
-        body=body.model_dump(),
-        action=action,
+        body=body,
+        status_code=201,
+        respond=respond,
     )
-    return JSONResponse(content, status_code=code)
 
 
 @router.get("/purchases")

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import or_, tuple_
+from sqlalchemy import or_
 from sqlmodel import col, select
 
 from billing.domain import ledger
@@ -30,7 +30,7 @@ from billing.domain.errors import (
     PaymentMethodNotFoundError,
     PurchaseNotFoundError,
 )
-from billing.domain.keyset import decode_cursor, encode_cursor
+from billing.domain.keyset import newest_first_page
 from billing.models import (
     PaymentMethod,
     StripePayment,
@@ -290,22 +290,14 @@ async def list_mine(
     uow: UnitOfWork, user_id: str, *, limit: int, cursor: str | None
 ) -> PurchasePage:
     """The caller's token purchases, newest first."""
-    statement = (
-        select(StripePayment)
-        .where(col(StripePayment.user_id) == user_id, col(StripePayment.package_id).is_not(None))
-        .order_by(col(StripePayment.created_at).desc(), col(StripePayment.id).desc())
-        .limit(limit + 1)
+    statement = select(StripePayment).where(
+        col(StripePayment.user_id) == user_id, col(StripePayment.package_id).is_not(None)
     )
-    if cursor is not None:
-        created_at, row_id = decode_cursor(cursor)
-        statement = statement.where(
-            tuple_(col(StripePayment.created_at), col(StripePayment.id)) < (created_at, row_id)
-        )
     async with uow:
-        rows = list((await uow.session.execute(statement)).scalars())
-    page = rows[:limit]
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
-    return PurchasePage(page, next_cursor)
+        rows, next_cursor = await newest_first_page(
+            uow.session, statement, StripePayment, limit=limit, cursor=cursor
+        )
+    return PurchasePage(rows, next_cursor)
 
 
 async def get_mine(uow: UnitOfWork, user_id: str, payment_id: str) -> StripePayment:

@@ -293,3 +293,42 @@ async def test_the_price_and_the_tokens_come_from_an_active_package_only(
         await billing.scalar("SELECT count(*) FROM stripe_payments WHERE user_id = :u", u=user_id)
         == 0
     )
+
+
+async def test_a_payment_whose_intent_id_was_never_stored_is_still_credited_once(
+    billing: Billing,
+) -> None:
+    """A crash between Stripe's answer and storing the intent id: the succeeded webhook finds
+    the payment by the id in the intent's metadata."""
+    user_id = await billing.register_user()
+    before = await _balance(billing, user_id)
+    payment_id = str(uuid.uuid4())
+    async with billing.database.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO stripe_payments (id, user_id, package_id, tokens_granted, "
+                "amount_cents, currency, capture_method, status, created_at, updated_at) "
+                "VALUES (:id, :u, 'pkg_starter', 50, 499, 'usd', 'automatic', 'PENDING', "
+                "now(), now())"
+            ),
+            {"id": payment_id, "u": user_id},
+        )
+    intent = await billing.stripe.v1.payment_intents.create_async(
+        {
+            "amount": 499,
+            "currency": "usd",
+            "capture_method": "automatic",
+            "metadata": {"payment_id": payment_id, "user_id": user_id, "package_id": "pkg_starter"},
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+        }
+    )
+
+    await _wait_for_status(billing, payment_id, "SUCCEEDED")
+    stored = await billing.scalar(
+        "SELECT stripe_payment_intent_id FROM stripe_payments WHERE id = :p", p=payment_id
+    )
+    assert stored == intent.id
+    assert await _balance(billing, user_id) == before + STARTER_TOKENS
+    assert await _purchase_credits(billing, payment_id) == 1
+    await assert_ledger_consistent(billing.database, [user_id])

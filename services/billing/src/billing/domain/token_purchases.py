@@ -16,6 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from sqlalchemy import or_
@@ -109,15 +110,6 @@ async def _stripe_card(uow: UnitOfWork, user_id: str, payment_method_id: str) ->
     raise PaymentMethodNotFoundError()
 
 
-async def _locked(uow: UnitOfWork, payment_id: str) -> StripePayment | None:
-    payment: StripePayment | None = (
-        await uow.session.execute(
-            select(StripePayment).where(col(StripePayment.id) == payment_id).with_for_update()
-        )
-    ).scalar_one_or_none()
-    return payment
-
-
 async def purchase(
     uow: UnitOfWork,
     stripe: StripeGateway,
@@ -139,7 +131,7 @@ async def purchase(
         )
         customer = await customer_of(uow, user_id, for_update=True)
         stripe_customer_id = await ensure_stripe_customer(uow, stripe, customer)
-        payment = await _locked(uow, payment_id)
+        payment = await _locked_purchase(uow, col(StripePayment.id) == payment_id)
         if payment is None:
             payment = StripePayment(
                 id=payment_id,
@@ -169,7 +161,7 @@ async def purchase(
     )
 
     async with uow:
-        payment = await _locked(uow, payment_id)
+        payment = await _locked_purchase(uow, col(StripePayment.id) == payment_id)
         assert payment is not None
         if payment.stripe_payment_intent_id is None:
             payment.stripe_payment_intent_id = state.payment_intent_id
@@ -246,15 +238,7 @@ async def _credit(uow: UnitOfWork, payment: StripePayment, state: PaymentIntentS
     )
 
 
-async def sync_intent(
-    uow: UnitOfWork, stripe: StripeGateway, payment_intent_id: str, *, payment_id: str | None
-) -> bool:
-    """A webhook about an intent (inside the consumer's unit of work): if it pays for a token
-    package of ours, its current state (re-read from Stripe, so an older event cannot roll it
-    back) moves the payment forward. False if the intent is not a token purchase."""
-    matches = col(StripePayment.stripe_payment_intent_id) == payment_intent_id
-    if payment_id is not None:  # from the intent's metadata: found before the intent id is
-        matches = or_(matches, col(StripePayment.id) == payment_id)
+async def _locked_purchase(uow: UnitOfWork, matches: Any) -> StripePayment | None:
     payment: StripePayment | None = (
         await uow.session.execute(
             select(StripePayment)
@@ -262,13 +246,28 @@ async def sync_intent(
             .with_for_update()
         )
     ).scalar_one_or_none()
+    return payment
+
+
+async def sync_intent(
+    uow: UnitOfWork, stripe: StripeGateway, payment_intent_id: str, *, payment_id: str | None
+) -> bool:
+    """A webhook about an intent (inside the consumer's unit of work): if it pays for a token
+    package of ours, its current state (re-read from Stripe, so an older event cannot roll it
+    back) moves the payment forward. False if the intent is not a token purchase."""
+    payment = await _locked_purchase(
+        uow, col(StripePayment.stripe_payment_intent_id) == payment_intent_id
+    )
+    if payment is None and payment_id is not None:
+        # Named by the intent's metadata: the webhook overtook the request storing the id.
+        payment = await _locked_purchase(uow, col(StripePayment.id) == payment_id)
     if payment is None:
         return False
     if payment.stripe_payment_intent_id is None:
         payment.stripe_payment_intent_id = payment_intent_id
         uow.session.add(payment)
     elif payment.stripe_payment_intent_id != payment_intent_id:
-        log.warning("token_purchase.foreign_intent", payment_id=payment.id, pi=payment_intent_id)
+        log.error("token_purchase.foreign_intent", payment_id=payment.id, pi=payment_intent_id)
         return True
     if payment.status in _FINAL:
         return True

@@ -9,8 +9,12 @@ import time
 import uuid
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
+from billing.config import BillingSettings
+from billing.domain import token_purchases
+from billing.stripe_gateway import StripeGateway, StripeRequestError, make_stripe_client
 from lib_contracts.billing import TokensPurchased, TokensPurchaseFailed
 
 from .conftest import Billing
@@ -332,3 +336,43 @@ async def test_a_payment_whose_intent_id_was_never_stored_is_still_credited_once
     assert await _balance(billing, user_id) == before + STARTER_TOKENS
     assert await _purchase_credits(billing, payment_id) == 1
     await assert_ledger_consistent(billing.database, [user_id])
+
+
+async def test_a_purchase_retried_with_its_key_after_stripe_failed_continues_the_same_payment(
+    billing: Billing, free_port: int
+) -> None:
+    user_id = await billing.register_user()
+    key = str(uuid.uuid4())
+    unreachable = make_stripe_client(
+        BillingSettings(
+            **{
+                **billing.settings.model_dump(),
+                "stripe_api_base": f"http://127.0.0.1:{free_port}",
+                "stripe_max_network_retries": 0,
+                "stripe_timeout_s": 2,
+            }
+        )
+    )
+    with pytest.raises(StripeRequestError):
+        await token_purchases.purchase(
+            billing.uow(),
+            StripeGateway(unreachable, billing.database),
+            user_id=user_id,
+            package_id="pkg_starter",
+            payment_method_id="pm_card_visa",
+            request_key=key,
+        )
+    left = await billing.scalar(
+        "SELECT array[id, status] FROM stripe_payments WHERE user_id = :u", u=user_id
+    )
+    assert left[1] == "PENDING"  # committed before Stripe was called: nothing is lost
+
+    retried = await _buy(billing, user_id, key=key, paymentMethodId="pm_card_visa")
+    assert retried.status_code == 201, retried.text
+    assert retried.json()["paymentId"] == left[0]  # the same payment, not a second charge
+    await _wait_for_status(billing, left[0], "SUCCEEDED")
+    assert (
+        await billing.scalar("SELECT count(*) FROM stripe_payments WHERE user_id = :u", u=user_id)
+        == 1
+    )
+    assert await _purchase_credits(billing, left[0]) == 1

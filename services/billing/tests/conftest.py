@@ -94,6 +94,16 @@ class Billing:
     def gateway(self) -> StripeGateway:
         return StripeGateway(self.stripe, self.database)
 
+    def unreachable_gateway(self, port: int) -> StripeGateway:
+        """A gateway to a Stripe that is down (nothing listens on `port`), failing fast."""
+        settings = {
+            **self.settings.model_dump(),
+            "stripe_api_base": f"http://127.0.0.1:{port}",
+            "stripe_max_network_retries": 0,
+            "stripe_timeout_s": 2,
+        }
+        return StripeGateway(make_stripe_client(BillingSettings(**settings)), self.database)
+
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.database, source="billing")
 
@@ -172,6 +182,10 @@ class Billing:
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with self.database.engine.connect() as conn:
             return (await conn.execute(text(sql), params)).scalar()
+
+    async def execute(self, sql: str, **params: Any) -> None:
+        async with self.database.engine.begin() as conn:
+            await conn.execute(text(sql), params)
 
 
 def _now() -> Any:

@@ -10,11 +10,9 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
-from billing.config import BillingSettings
 from billing.domain import token_purchases
-from billing.stripe_gateway import StripeGateway, StripeRequestError, make_stripe_client
+from billing.stripe_gateway import StripeRequestError
 from lib_contracts.billing import TokensPurchased, TokensPurchaseFailed
 
 from .conftest import Billing
@@ -45,6 +43,13 @@ async def _purchase_credits(billing: Billing, payment_id: str) -> int:
         "SELECT count(*) FROM token_transactions WHERE type = 'EARN_PURCHASE' "
         "AND source = 'stripe_payment' AND source_id = :p",
         p=payment_id,
+    )
+    return int(found)
+
+
+async def _payments_of(billing: Billing, user_id: str) -> int:
+    found = await billing.scalar(
+        "SELECT count(*) FROM stripe_payments WHERE user_id = :u", u=user_id
     )
     return int(found)
 
@@ -217,10 +222,7 @@ async def test_a_purchase_replayed_with_its_idempotency_key_is_answered_once(
     assert other_body.status_code == 422, other_body.text
     without_key = await _buy(billing, user_id)
     assert without_key.json()["paymentId"] != first.json()["paymentId"]
-    count = await billing.scalar(
-        "SELECT count(*) FROM stripe_payments WHERE user_id = :u", u=user_id
-    )
-    assert count == 2
+    assert await _payments_of(billing, user_id) == 2
 
 
 async def test_another_users_purchase_and_payment_method_are_404(billing: Billing) -> None:
@@ -248,10 +250,7 @@ async def test_another_users_purchase_and_payment_method_are_404(billing: Billin
     assert shown.status_code == 404
     listed = await billing.http.get("/api/v1/tokens/purchases", headers=bearer(intruder))
     assert listed.json() == {"items": [], "nextCursor": None}
-    assert (
-        await billing.scalar("SELECT count(*) FROM stripe_payments WHERE user_id = :u", u=intruder)
-        == 0
-    )
+    assert await _payments_of(billing, intruder) == 0
 
     # The owner pays with their saved card (by our id), and pages through their purchases.
     paid = await _buy(billing, owner, paymentMethodId=card.json()["id"])
@@ -282,21 +281,15 @@ async def test_the_price_and_the_tokens_come_from_an_active_package_only(
     assert unknown.headers["content-type"].startswith("application/problem+json")
 
     retired = f"pkg_retired_{uuid.uuid4().hex[:8]}"
-    async with billing.database.engine.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO tokens_packages (id, name, tokens, price_cents, currency, active, "
-                "sort_order, created_at, updated_at) VALUES (:id, 'Retired', 10, 100, 'usd', "
-                "false, 99, now(), now())"
-            ),
-            {"id": retired},
-        )
+    await billing.execute(
+        "INSERT INTO tokens_packages (id, name, tokens, price_cents, currency, active, "
+        "sort_order, created_at, updated_at) VALUES (:id, 'Retired', 10, 100, 'usd', false, 99, "
+        "now(), now())",
+        id=retired,
+    )
     off_sale = await _buy(billing, user_id, packageId=retired)
     assert off_sale.status_code == 409, off_sale.text
-    assert (
-        await billing.scalar("SELECT count(*) FROM stripe_payments WHERE user_id = :u", u=user_id)
-        == 0
-    )
+    assert await _payments_of(billing, user_id) == 0
 
 
 async def test_a_payment_whose_intent_id_was_never_stored_is_still_credited_once(
@@ -307,16 +300,13 @@ async def test_a_payment_whose_intent_id_was_never_stored_is_still_credited_once
     user_id = await billing.register_user()
     before = await _balance(billing, user_id)
     payment_id = str(uuid.uuid4())
-    async with billing.database.engine.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO stripe_payments (id, user_id, package_id, tokens_granted, "
-                "amount_cents, currency, capture_method, status, created_at, updated_at) "
-                "VALUES (:id, :u, 'pkg_starter', 50, 499, 'usd', 'automatic', 'PENDING', "
-                "now(), now())"
-            ),
-            {"id": payment_id, "u": user_id},
-        )
+    await billing.execute(
+        "INSERT INTO stripe_payments (id, user_id, package_id, tokens_granted, amount_cents, "
+        "currency, capture_method, status, created_at, updated_at) VALUES (:id, :u, "
+        "'pkg_starter', 50, 499, 'usd', 'automatic', 'PENDING', now(), now())",
+        id=payment_id,
+        u=user_id,
+    )
     intent = await billing.stripe.v1.payment_intents.create_async(
         {
             "amount": 499,
@@ -343,20 +333,10 @@ async def test_a_purchase_retried_with_its_key_after_stripe_failed_continues_the
 ) -> None:
     user_id = await billing.register_user()
     key = str(uuid.uuid4())
-    unreachable = make_stripe_client(
-        BillingSettings(
-            **{
-                **billing.settings.model_dump(),
-                "stripe_api_base": f"http://127.0.0.1:{free_port}",
-                "stripe_max_network_retries": 0,
-                "stripe_timeout_s": 2,
-            }
-        )
-    )
     with pytest.raises(StripeRequestError):
         await token_purchases.purchase(
             billing.uow(),
-            StripeGateway(unreachable, billing.database),
+            billing.unreachable_gateway(free_port),
             user_id=user_id,
             package_id="pkg_starter",
             payment_method_id="pm_card_visa",
@@ -371,8 +351,5 @@ async def test_a_purchase_retried_with_its_key_after_stripe_failed_continues_the
     assert retried.status_code == 201, retried.text
     assert retried.json()["paymentId"] == left[0]  # the same payment, not a second charge
     await _wait_for_status(billing, left[0], "SUCCEEDED")
-    assert (
-        await billing.scalar("SELECT count(*) FROM stripe_payments WHERE user_id = :u", u=user_id)
-        == 1
-    )
+    assert await _payments_of(billing, user_id) == 1
     assert await _purchase_credits(billing, left[0]) == 1

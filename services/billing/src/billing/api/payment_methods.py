@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
-from billing.api.dependencies import CurrentUserId, DatabaseDep, IdempotencyKey, StripeDep
+from billing.api.dependencies import (
+    CurrentUserId,
+    DatabaseDep,
+    IdempotencyKey,
+    PageCursor,
+    PageLimit,
+    StripeDep,
+)
 from billing.api.idempotent import respond_once
 from billing.api.schemas import AttachPaymentMethodRequest, Page, PaymentMethodResponse
 from billing.domain import payment_methods
@@ -56,8 +62,8 @@ async def attach(
 async def list_payment_methods(
     user_id: CurrentUserId,
     uow: UnitOfWorkDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
 ) -> Page[PaymentMethodResponse]:
     page = await payment_methods.list_mine(uow, user_id, limit=limit, cursor=cursor)
     return Page[PaymentMethodResponse](

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
-from billing.api.dependencies import CurrentUserId, DatabaseDep, IdempotencyKey, StripeDep
+from billing.api.dependencies import (
+    CurrentUserId,
+    DatabaseDep,
+    IdempotencyKey,
+    PageCursor,
+    PageLimit,
+    StripeDep,
+)
 from billing.api.idempotent import respond_once
 from billing.api.schemas import Page
 from billing.api.token_schemas import (
@@ -72,8 +77,8 @@ async def purchase(
 async def list_purchases(
     user_id: CurrentUserId,
     uow: UnitOfWorkDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
 ) -> Page[PurchaseResponse]:
     """The caller's token purchases, newest first."""
     page = await token_purchases.list_mine(uow, user_id, limit=limit, cursor=cursor)

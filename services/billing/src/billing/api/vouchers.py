@@ -8,7 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import JSONResponse
 
-from billing.api.dependencies import CurrentUserId, DatabaseDep, IdempotencyKey
+from billing.api.dependencies import (
+    CurrentUserId,
+    DatabaseDep,
+    IdempotencyKey,
+    PageCursor,
+    PageLimit,
+)
 from billing.api.idempotent import respond_once
 from billing.api.schemas import Page
 from billing.api.token_schemas import (
@@ -91,8 +97,8 @@ async def list_vouchers(
     admin: AdminPrincipal,
     uow: UnitOfWorkDep,
     status: Annotated[VoucherStatus | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
 ) -> Page[VoucherResponse]:
     """Every voucher, newest first, optionally of one status."""
     page = await vouchers.list_vouchers(uow, status=status, limit=limit, cursor=cursor)

@@ -23,8 +23,13 @@ from billing.main import create_app
 from billing.stripe_gateway import StripeGateway, make_stripe_client
 from booking.config import BookingSettings
 from identity.config import IdentitySettings
-from lib_auth import JwtVerifier
-from lib_contracts.billing import PaymentFailed, PaymentSucceeded, SubscriptionUpdated
+from lib_contracts.billing import (
+    PaymentFailed,
+    PaymentSucceeded,
+    SubscriptionUpdated,
+    TokensPurchased,
+    TokensPurchaseFailed,
+)
 from lib_contracts.booking import BookingStatusChanged, ExtensionApproved
 from lib_contracts.identity import UserDeleted, UserRegistered
 from lib_database import Database, UnitOfWork
@@ -34,12 +39,10 @@ from lib_messaging.worker import EventWorker
 from lib_testing.servers import LocalStripe
 
 from .helpers import (
-    AUDIENCE,
-    ISSUER,
     OLD_WEBHOOK_SECRET,
     WEBHOOK_SECRET,
     bearer,
-    jwks,
+    local_jwt_verifier,
     new_user_id,
     wait_until,
 )
@@ -86,9 +89,20 @@ class Billing:
     booking_database: Database
     announced: list[SubscriptionUpdated] = field(default_factory=list)
     payments: list[PaymentSucceeded | PaymentFailed] = field(default_factory=list)
+    token_purchases: list[TokensPurchased | TokensPurchaseFailed] = field(default_factory=list)
 
     def gateway(self) -> StripeGateway:
         return StripeGateway(self.stripe, self.database)
+
+    def unreachable_gateway(self, port: int) -> StripeGateway:
+        """A gateway to a Stripe that is down (nothing listens on `port`), failing fast."""
+        settings = {
+            **self.settings.model_dump(),
+            "stripe_api_base": f"http://127.0.0.1:{port}",
+            "stripe_max_network_retries": 0,
+            "stripe_timeout_s": 2,
+        }
+        return StripeGateway(make_stripe_client(BillingSettings(**settings)), self.database)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.database, source="billing")
@@ -169,6 +183,10 @@ class Billing:
         async with self.database.engine.connect() as conn:
             return (await conn.execute(text(sql), params)).scalar()
 
+    async def execute(self, sql: str, **params: Any) -> None:
+        async with self.database.engine.begin() as conn:
+            await conn.execute(text(sql), params)
+
 
 def _now() -> Any:
     from datetime import UTC, datetime
@@ -193,21 +211,18 @@ async def billing(
     identity_database = Database.from_settings(identity_settings)
     booking_database = Database.from_settings(booking_settings)
     app = create_app(settings)
-    jwks_http = httpx.AsyncClient(
-        transport=httpx.MockTransport(lambda request: httpx.Response(200, json=jwks()))
-    )
-    app.state.jwt_verifier = JwtVerifier(
-        "http://identity.test/.well-known/jwks.json",
-        issuer=ISSUER,
-        audience=AUDIENCE,
-        http=jwks_http,
-    )
     announced: list[SubscriptionUpdated] = []
 
     async def observe(payload: SubscriptionUpdated, envelope: Envelope, uow: UnitOfWork) -> None:
         announced.append(payload)
 
     payments: list[PaymentSucceeded | PaymentFailed] = []
+    token_purchases: list[TokensPurchased | TokensPurchaseFailed] = []
+
+    async def observe_token_purchase(
+        payload: TokensPurchased | TokensPurchaseFailed, envelope: Envelope, uow: UnitOfWork
+    ) -> None:
+        token_purchases.append(payload)
 
     async def observe_payment(
         payload: PaymentSucceeded | PaymentFailed, envelope: Envelope, uow: UnitOfWork
@@ -220,6 +235,8 @@ async def billing(
             SubscriptionUpdated: observe,
             PaymentSucceeded: observe_payment,
             PaymentFailed: observe_payment,
+            TokensPurchased: observe_token_purchase,
+            TokensPurchaseFailed: observe_token_purchase,
         },
     )
     billing_worker = EventWorker(
@@ -240,7 +257,12 @@ async def billing(
         [],
         lambda: UnitOfWork(booking_database, source="booking"),
     )
-    async with app.router.lifespan_context(app), serve(app) as url:
+    async with (
+        local_jwt_verifier() as verifier,
+        app.router.lifespan_context(app),
+        serve(app) as url,
+    ):
+        app.state.jwt_verifier = verifier
         stripe_api.register_webhook("billing", f"{url}/api/v1/webhooks/stripe", WEBHOOK_SECRET)
         await billing_worker.start()
         await identity_relay.start()
@@ -257,12 +279,12 @@ async def billing(
                     booking_database=booking_database,
                     announced=announced,
                     payments=payments,
+                    token_purchases=token_purchases,
                 )
         finally:
             await booking_relay.stop()
             await identity_relay.stop()
             await billing_worker.stop()
-            await jwks_http.aclose()
             await database.dispose()
             await identity_database.dispose()
             await booking_database.dispose()

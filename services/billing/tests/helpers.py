@@ -1,4 +1,5 @@
-"""Helpers of billing's tests: access tokens, signed webhook deliveries, waiting."""
+"""Helpers of billing's tests (tokens/ too): access tokens and the verifier that trusts them,
+signed webhook deliveries, waiting."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from jwt.algorithms import OKPAlgorithm
+
+from lib_auth import JwtVerifier
 
 ISSUER = "identity"
 AUDIENCE = "platform"
@@ -42,8 +47,26 @@ def access_token(user_id: str, roles: tuple[str, ...] = ("USER",)) -> str:
     return jwt.encode(claims, _SIGNING_KEY, algorithm="EdDSA", headers={"kid": KID})
 
 
-def bearer(user_id: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {access_token(user_id)}"}
+def bearer(user_id: str, *roles: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {access_token(user_id, roles or ('USER',))}"}
+
+
+@asynccontextmanager
+async def local_jwt_verifier() -> AsyncIterator[JwtVerifier]:
+    """A verifier of the tokens above, fetching their JWKS without a network (as identity
+    would serve it)."""
+    http = httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda request: httpx.Response(200, json=jwks()))
+    )
+    try:
+        yield JwtVerifier(
+            "http://identity.test/.well-known/jwks.json",
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            http=http,
+        )
+    finally:
+        await http.aclose()
 
 
 def new_user_id() -> str:

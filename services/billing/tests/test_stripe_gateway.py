@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from billing.config import BillingSettings
-from billing.stripe_gateway import StripeGateway, StripeRequestError, make_stripe_client
+from billing.stripe_gateway import StripeRequestError
 from billing.stripe_gateway.mapping import StripeSubscriptionState
 
 from .conftest import Billing
@@ -17,18 +16,8 @@ async def test_the_key_is_stored_before_the_call_and_reused_by_the_retry(
     billing: Billing, free_port: int
 ) -> None:
     user_id = new_user_id()
-    unreachable = make_stripe_client(
-        BillingSettings(
-            **{
-                **billing.settings.model_dump(),
-                "stripe_api_base": f"http://127.0.0.1:{free_port}",
-                "stripe_max_network_retries": 0,
-                "stripe_timeout_s": 2,
-            }
-        )
-    )
     with pytest.raises(StripeRequestError):
-        await StripeGateway(unreachable, billing.database).create_customer(
+        await billing.unreachable_gateway(free_port).create_customer(
             customer_id="c1", user_id=user_id, email=None, name=None
         )
     key, completed = await billing.scalar(

@@ -11,6 +11,8 @@ from .billing import (
     StripeEventProcessingRequested,
     SubscriptionStatus,
     SubscriptionUpdated,
+    TokensPurchased,
+    TokensPurchaseFailed,
 )
 from .booking import (
     BookingStatus,
@@ -69,6 +71,8 @@ __all__ = [
     "SubscriptionStatus",
     "SubscriptionTier",
     "SubscriptionUpdated",
+    "TokensPurchaseFailed",
+    "TokensPurchased",
     "TrialCancelled",
     "TrialConverted",
     "TrialCreated",

@@ -1,4 +1,4 @@
-"""Events produced by the `billing` context: subscriptions and payments."""
+"""Events produced by the `billing` context: subscriptions, payments and token purchases."""
 
 from __future__ import annotations
 
@@ -101,3 +101,38 @@ class StripeEventProcessingRequested(EventPayload):
     stripe_event_row_id: Id
     stripe_event_id: Id
     stripe_event_type: str = Field(min_length=1)
+
+
+@event_contract("billing.tokens.purchased", 1)
+class TokensPurchased(EventPayload):
+    """Billing emits this once per token package purchase, when its payment succeeded
+    (Stripe's `payment_intent.succeeded`) and the tokens were credited to the user's balance
+    (the ledger row `transaction_id`)."""
+
+    payment_id: Id
+    payment_intent_id: Id
+    user_id: Id
+    package_id: Id
+    tokens: Tokens
+    amount_cents: Cents
+    currency: Currency
+    transaction_id: Id
+    balance_after: Tokens
+    purchased_at: UtcDatetime
+
+
+@event_contract("billing.tokens.purchase_failed", 1)
+class TokensPurchaseFailed(EventPayload):
+    """Billing emits this when the payment of a token package purchase fails (a declined
+    card, `payment_intent.payment_failed`); no tokens were credited. `failure_code` is
+    Stripe's (decline) code."""
+
+    payment_id: Id
+    payment_intent_id: Id
+    user_id: Id
+    package_id: Id
+    amount_cents: Cents
+    currency: Currency
+    failure_code: str = Field(min_length=1)
+    failure_message: str | None = None
+    failed_at: UtcDatetime

@@ -13,10 +13,10 @@ from fastapi import FastAPI
 
 from billing.config import BillingSettings
 from billing.main import create_app
-from lib_auth import JwtVerifier, internal_auth_headers
+from lib_auth import internal_auth_headers
 from lib_database import Database, UnitOfWork
 
-from .helpers import AUDIENCE, ISSUER, jwks
+from ..helpers import local_jwt_verifier
 
 INTERNAL_TOKEN = "billing-tokens-internal-test-token"
 
@@ -55,23 +55,14 @@ def billing_settings(service_settings: Callable[..., Any]) -> BillingSettings:
 @pytest.fixture
 async def tokens_app(billing_settings: BillingSettings) -> AsyncIterator[TokensApp]:
     app = create_app(billing_settings)
-    jwks_http = httpx.AsyncClient(
-        transport=httpx.MockTransport(lambda request: httpx.Response(200, json=jwks()))
-    )
-    app.state.jwt_verifier = JwtVerifier(
-        "http://identity.test/.well-known/jwks.json",
-        issuer=ISSUER,
-        audience=AUDIENCE,
-        http=jwks_http,
-    )
     database = Database.from_settings(billing_settings)
     try:
-        async with app.router.lifespan_context(app):
+        async with local_jwt_verifier() as verifier, app.router.lifespan_context(app):
+            app.state.jwt_verifier = verifier
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(
                 transport=transport, base_url="http://billing", timeout=60
             ) as http:
                 yield TokensApp(http, app, billing_settings, database)
     finally:
-        await jwks_http.aclose()
         await database.dispose()

@@ -1,51 +1,19 @@
-"""Helpers of the token tests: access tokens, users with a balance, ledger checks."""
+"""Helpers of the token tests: users with a balance, ledger checks (access tokens and waiting
+are billing's tests' helpers, ../helpers.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-import jwt
-from cryptography.hazmat.primitives.asymmetric import ed25519
-from jwt.algorithms import OKPAlgorithm
 from sqlalchemy import text
 
 from billing.domain import ledger, regeneration
 from billing.models import TokenTransactionType
 from lib_database import Database, UnitOfWork
 
-ISSUER = "identity"
-AUDIENCE = "platform"
-KID = "billing-tokens-test-key"
-
-_SIGNING_KEY = ed25519.Ed25519PrivateKey.generate()
-
-
-def jwks() -> dict[str, Any]:
-    public = OKPAlgorithm.to_jwk(_SIGNING_KEY.public_key(), as_dict=True)
-    return {"keys": [{**public, "kid": KID, "alg": "EdDSA", "use": "sig"}]}
-
-
-def bearer(user_id: str, *roles: str) -> dict[str, str]:
-    now = int(time.time())
-    claims = {
-        "sub": user_id,
-        "roles": list(roles or ("USER",)),
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "iat": now,
-        "exp": now + 600,
-    }
-    token = jwt.encode(claims, _SIGNING_KEY, algorithm="EdDSA", headers={"kid": KID})
-    return {"Authorization": f"Bearer {token}"}
-
-
-def new_user_id() -> str:
-    return str(uuid.uuid4())
+from ..helpers import new_user_id
 
 
 async def user_with_tokens(database: Database, tokens: int, *, now: datetime) -> str:
@@ -116,14 +84,3 @@ async def assert_ledger_consistent(database: Database, user_ids: list[str] | Non
         balance, reserved = balances[user_id]
         assert balance == chains.get(user_id, 0), (user_id, balance, chains.get(user_id))
         assert 0 <= reserved <= balance
-
-
-async def wait_until(
-    check: Callable[[], Awaitable[bool]], *, within_s: float = 30, what: str
-) -> None:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out after {within_s}s waiting for {what}")

@@ -11,8 +11,9 @@ from billing.domain import ledger
 from billing.domain.errors import InsufficientTokensError, NoTokenBalanceError
 from billing.models import TokenTransactionType, utc_now
 
+from ..helpers import new_user_id
 from .conftest import TokensApp
-from .helpers import assert_ledger_consistent, balance_row, new_user_id, user_with_tokens
+from .helpers import assert_ledger_consistent, balance_row, user_with_tokens
 
 
 async def _spend_one(app: TokensApp, user_id: str) -> bool:

@@ -14,8 +14,9 @@ from billing.domain import ledger, regeneration
 from billing.jobs import JOBS
 from billing.models import TokenTransactionType, new_id
 
+from ..helpers import new_user_id
 from .conftest import TokensApp
-from .helpers import assert_ledger_consistent, balance_row, new_user_id
+from .helpers import assert_ledger_consistent, balance_row
 
 JANUARY = datetime(2031, 1, 10, 12, tzinfo=UTC)
 FEBRUARY = datetime(2031, 2, 1, 0, 5, tzinfo=UTC)

@@ -23,8 +23,9 @@ from lib_contracts.content import GenerationCompleted, GenerationFailed
 from lib_database import Database, UnitOfWork
 from lib_messaging.worker import EventWorker
 
+from ..helpers import bearer, wait_until
 from .conftest import TokensApp
-from .helpers import assert_ledger_consistent, balance_row, bearer, user_with_tokens, wait_until
+from .helpers import assert_ledger_consistent, balance_row, user_with_tokens
 
 
 async def _reserve(app: TokensApp, user_id: str, job_id: str, amount: int) -> Any:

@@ -9,8 +9,9 @@ from billing.domain import tokens
 from billing.models import utc_now
 from lib_contracts.identity import ReferralCompleted
 
+from ..helpers import bearer, new_user_id
 from .conftest import TokensApp
-from .helpers import assert_ledger_consistent, balance_row, bearer, new_user_id, user_with_tokens
+from .helpers import assert_ledger_consistent, balance_row, user_with_tokens
 
 ADMIN = new_user_id()
 

@@ -14,8 +14,9 @@ from lib_contracts.identity import UserDeleted, UserRegistered
 from lib_messaging.envelope import Envelope
 from lib_testing.servers import LocalStripe
 
+from ..helpers import new_user_id
 from .conftest import TokensApp
-from .helpers import balance_row, new_user_id
+from .helpers import balance_row
 
 
 async def test_registration_opens_the_free_balance_once_and_deletion_erases_it(

@@ -12,8 +12,9 @@ from sqlalchemy import text
 
 from billing.models import utc_now
 
+from ..helpers import bearer, new_user_id
 from .conftest import TokensApp
-from .helpers import assert_ledger_consistent, balance_row, bearer, new_user_id, user_with_tokens
+from .helpers import assert_ledger_consistent, balance_row, user_with_tokens
 
 ADMIN = new_user_id()
 

@@ -9,6 +9,7 @@ from billing.api import (
     plans,
     reservations,
     subscription,
+    token_purchases,
     tokens,
     vouchers,
     webhooks,
@@ -24,4 +25,5 @@ ROUTERS: list[APIRouter] = [
     vouchers.router,
     admin_tokens.router,
     reservations.router,
+    token_purchases.router,
 ]

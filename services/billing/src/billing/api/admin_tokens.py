@@ -3,14 +3,15 @@ ledger as an ADMIN_ADJUSTMENT row carrying the reason and the admin)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 from fastapi.responses import JSONResponse
 
 from billing.api.dependencies import DatabaseDep, IdempotencyKey
+from billing.api.idempotent import respond_once
 from billing.api.token_schemas import AdjustTokensRequest, TransactionResponse
-from billing.domain import idempotency, tokens
+from billing.domain import tokens
 from lib_auth import Principal, Role, require_role
 from lib_runtime.dependencies import UnitOfWorkDep
 from lib_web.problems import ProblemError
@@ -31,7 +32,7 @@ async def adjust(
     if body.amount == 0:
         raise ProblemError(422, "Unprocessable Content", "An adjustment moves at least 1 token.")
 
-    async def action() -> tuple[int, Any]:
+    async def respond() -> TransactionResponse:
         row = await tokens.adjust(
             uow,
             admin_id=admin.user_id,
@@ -39,14 +40,14 @@ async def adjust(
             amount=body.amount,
             reason=body.reason,
         )
-        return 201, TransactionResponse.model_validate(row).model_dump(mode="json", by_alias=True)
+        return TransactionResponse.model_validate(row)
 
-    code, content = await idempotency.run_once(
+    return await respond_once(
         database,
         user_id=admin.user_id,
         scope="POST /api/v1/admin/tokens/adjustments",
         key=idempotency_key,
-        body=body.model_dump(),
-        action=action,
+        body=body,
+        status_code=201,
+        respond=respond,
     )
-    return JSONResponse(content, status_code=code)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import stripe
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 
 from billing.stripe_gateway import StripeGateway
 from lib_auth import CurrentPrincipal
@@ -36,4 +36,9 @@ IdempotencyKey = Annotated[
         max_length=255,
         description="repeat a request safely: the same key gets the first request's answer",
     ),
+]
+# A page of a list: how many rows, and the cursor the previous page ended with.
+PageLimit = Annotated[int, Query(ge=1, le=100, description="rows per page")]
+PageCursor = Annotated[
+    str | None, Query(max_length=512, description="`nextCursor` of the previous page")
 ]

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
-from billing.api.dependencies import CurrentUserId, DatabaseDep, IdempotencyKey, StripeDep
+from billing.api.dependencies import (
+    CurrentUserId,
+    DatabaseDep,
+    IdempotencyKey,
+    PageCursor,
+    PageLimit,
+    StripeDep,
+)
+from billing.api.idempotent import respond_once
 from billing.api.schemas import AttachPaymentMethodRequest, Page, PaymentMethodResponse
-from billing.domain import idempotency, payment_methods
+from billing.domain import payment_methods
 from lib_runtime.dependencies import UnitOfWorkDep
 
 router = APIRouter(prefix="/api/v1/payment-methods", tags=["payment methods"])
@@ -29,7 +36,7 @@ async def attach(
     # Names this attach at Stripe: the client's key when given, so a retry attaches once.
     request_id = f"{user_id}:{idempotency_key or uuid.uuid4()}"
 
-    async def action() -> tuple[int, Any]:
+    async def respond() -> PaymentMethodResponse:
         method = await payment_methods.attach(
             uow,
             stripe,
@@ -38,26 +45,25 @@ async def attach(
             make_default=body.make_default,
             request_id=request_id,
         )
-        response = PaymentMethodResponse.model_validate(method)
-        return 201, response.model_dump(mode="json", by_alias=True)
+        return PaymentMethodResponse.model_validate(method)
 
-    code, content = await idempotency.run_once(
+    return await respond_once(
         database,
         user_id=user_id,
         scope="POST /api/v1/payment-methods",
         key=idempotency_key,
-        body=body.model_dump(),
-        action=action,
+        body=body,
+        status_code=201,
+        respond=respond,
     )
-    return JSONResponse(content, status_code=code)
 
 
 @router.get("")
 async def list_payment_methods(
     user_id: CurrentUserId,
     uow: UnitOfWorkDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
 ) -> Page[PaymentMethodResponse]:
     page = await payment_methods.list_mine(uow, user_id, limit=limit, cursor=cursor)
     return Page[PaymentMethodResponse](

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from billing.api.dependencies import CurrentUserId, DatabaseDep, IdempotencyKey, StripeDep
+from billing.api.idempotent import respond_once
 from billing.api.schemas import ChangePlanRequest, SubscriptionResponse
-from billing.domain import idempotency, subscriptions
+from billing.domain import subscriptions
 from billing.domain.subscriptions import SubscriptionView
 from lib_runtime.dependencies import UnitOfWorkDep
 
@@ -22,17 +22,21 @@ async def _once(
     user_id: str,
     scope: str,
     key: str | None,
-    body: Any,
+    body: ChangePlanRequest | None,
     change: Callable[[], Awaitable[SubscriptionView]],
 ) -> JSONResponse:
-    async def action() -> tuple[int, Any]:
-        view = await change()
-        return 200, SubscriptionResponse.of(view).model_dump(mode="json", by_alias=True)
+    async def respond() -> SubscriptionResponse:
+        return SubscriptionResponse.of(await change())
 
-    status, content = await idempotency.run_once(
-        database, user_id=user_id, scope=scope, key=key, body=body, action=action
+    return await respond_once(
+        database,
+        user_id=user_id,
+        scope=scope,
+        key=key,
+        body=body,
+        status_code=200,
+        respond=respond,
     )
-    return JSONResponse(content, status_code=status)
 
 
 @router.get("")
@@ -56,7 +60,7 @@ async def change_plan(
         user_id,
         "POST /api/v1/subscription",
         idempotency_key,
-        body.model_dump(),
+        body,
         lambda: subscriptions.change_plan(uow, stripe, user_id, body.plan_id),
     )
 

@@ -114,3 +114,41 @@ class TokensPackageResponse(ResponseBody):
     tokens: int
     price_cents: int
     currency: str
+
+
+class PurchaseTokensRequest(RequestBody):
+    """The price and the tokens come from the package, never from the body."""
+
+    package_id: OpaqueId
+    payment_method_id: OpaqueId | None = Field(
+        default=None,
+        description="pay now with one of your saved payment methods (its id) or a new Stripe "
+        "PaymentMethod (`pm_...`); left out, the client confirms with `clientSecret`",
+    )
+
+
+class PurchaseStartedResponse(ResponseBody):
+    payment_id: str
+    client_secret: str | None = Field(description="for Stripe.js to confirm the payment")
+    status: str = Field(
+        description="PENDING until Stripe's payment_intent.succeeded credits the tokens "
+        "(SUCCEEDED); FAILED if the card was declined"
+    )
+    package_id: str
+    tokens: int
+    amount_cents: int
+    currency: str
+    failure_code: str | None
+
+
+class PurchaseResponse(ResponseBody):
+    id: str
+    package_id: str
+    tokens: int = Field(validation_alias="tokens_granted")
+    amount_cents: int
+    currency: str
+    status: str
+    failure_code: str | None
+    failure_message: str | None
+    created_at: datetime
+    updated_at: datetime

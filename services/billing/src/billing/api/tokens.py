@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from billing.api.dependencies import CurrentUserId
+from billing.api.dependencies import CurrentUserId, PageCursor, PageLimit
 from billing.api.schemas import Page
 from billing.api.token_schemas import (
     BalanceResponse,
@@ -42,8 +42,8 @@ async def list_transactions(
     user_id: CurrentUserId,
     uow: UnitOfWorkDep,
     type: Annotated[TokenTransactionType | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
 ) -> Page[TransactionResponse]:
     """The caller's ledger, newest first, optionally of one type."""
     page = await tokens.list_transactions(uow, user_id, type_=type, limit=limit, cursor=cursor)
@@ -64,7 +64,7 @@ async def get_transaction(
 @router.get("/api/v1/tokens/packages")
 async def list_packages(
     uow: UnitOfWorkDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: PageLimit = 20,
     cursor: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Page[TokensPackageResponse]:
     """Token packages on sale (public), in their display order."""

@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import JSONResponse
 
-from billing.api.dependencies import CurrentUserId, DatabaseDep, IdempotencyKey
+from billing.api.dependencies import (
+    CurrentUserId,
+    DatabaseDep,
+    IdempotencyKey,
+    PageCursor,
+    PageLimit,
+)
+from billing.api.idempotent import respond_once
 from billing.api.schemas import Page
 from billing.api.token_schemas import (
     CreateVoucherRequest,
@@ -16,7 +23,7 @@ from billing.api.token_schemas import (
     RedemptionResponse,
     VoucherResponse,
 )
-from billing.domain import idempotency, vouchers
+from billing.domain import vouchers
 from billing.models import VoucherStatus
 from lib_auth import Principal, Role, require_role
 from lib_runtime.dependencies import UnitOfWorkDep
@@ -36,20 +43,19 @@ async def redeem(
 ) -> JSONResponse:
     """Redeem a voucher for tokens (once per user and voucher)."""
 
-    async def action() -> tuple[int, Any]:
+    async def respond() -> RedemptionResponse:
         redemption = await vouchers.redeem(uow, user_id=user_id, code=body.code)
-        response = RedemptionResponse.model_validate(redemption)
-        return 200, response.model_dump(mode="json", by_alias=True)
+        return RedemptionResponse.model_validate(redemption)
 
-    code, content = await idempotency.run_once(
+    return await respond_once(
         database,
         user_id=user_id,
         scope="POST /api/v1/vouchers/redeem",
         key=idempotency_key,
-        body=body.model_dump(),
-        action=action,
+        body=body,
+        status_code=200,
+        respond=respond,
     )
-    return JSONResponse(content, status_code=code)
 
 
 @router.post(
@@ -62,7 +68,7 @@ async def create_voucher(
     database: DatabaseDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    async def action() -> tuple[int, Any]:
+    async def respond() -> VoucherResponse:
         voucher = await vouchers.create(
             uow,
             code=body.code,
@@ -73,17 +79,17 @@ async def create_voucher(
             status=body.status,
             metadata=body.metadata,
         )
-        return 201, VoucherResponse.model_validate(voucher).model_dump(mode="json", by_alias=True)
+        return VoucherResponse.model_validate(voucher)
 
-    code, content = await idempotency.run_once(
+    return await respond_once(
         database,
         user_id=admin.user_id,
         scope="POST /api/v1/admin/vouchers",
         key=idempotency_key,
-        body=body.model_dump(mode="json"),
-        action=action,
+        body=body,
+        status_code=201,
+        respond=respond,
     )
-    return JSONResponse(content, status_code=code)
 
 
 @router.get("/api/v1/admin/vouchers")
@@ -91,8 +97,8 @@ async def list_vouchers(
     admin: AdminPrincipal,
     uow: UnitOfWorkDep,
     status: Annotated[VoucherStatus | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
 ) -> Page[VoucherResponse]:
     """Every voucher, newest first, optionally of one status."""
     page = await vouchers.list_vouchers(uow, status=status, limit=limit, cursor=cursor)

@@ -115,3 +115,18 @@ class UnsupportedVoucherTypeError(ProblemError):
             "Unprocessable Content",
             f"Vouchers of type {voucher_type} are not redeemable for tokens.",
         )
+
+
+class PackageNotFoundError(ProblemError):
+    def __init__(self) -> None:
+        super().__init__(422, "Unprocessable Content", "No such token package.")
+
+
+class PackageNotOnSaleError(ConflictError):
+    def __init__(self) -> None:
+        super().__init__("This token package is no longer on sale.")
+
+
+class PurchaseNotFoundError(NotFoundError):
+    def __init__(self) -> None:
+        super().__init__("No such token purchase.")

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import tuple_, update
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from billing.domain.accounts import customer_of, ensure_stripe_customer
 from billing.domain.errors import PaymentMethodNotFoundError
-from billing.domain.keyset import decode_cursor, encode_cursor
+from billing.domain.keyset import newest_first_page
 from billing.models import PaymentMethod, utc_now
 from billing.stripe_gateway import StripeGateway
 from lib_database import UnitOfWork
@@ -26,22 +26,13 @@ class PaymentMethodPage:
 async def list_mine(
     uow: UnitOfWork, user_id: str, *, limit: int, cursor: str | None
 ) -> PaymentMethodPage:
-    statement = (
-        select(PaymentMethod)
-        .where(col(PaymentMethod.user_id) == user_id, col(PaymentMethod.is_active))
-        .order_by(col(PaymentMethod.created_at).desc(), col(PaymentMethod.id).desc())
-        .limit(limit + 1)
+    statement = select(PaymentMethod).where(
+        col(PaymentMethod.user_id) == user_id, col(PaymentMethod.is_active)
     )
-    if cursor is not None:
-        created_at, row_id = decode_cursor(cursor)
-        statement = statement.where(
-            tuple_(col(PaymentMethod.created_at), col(PaymentMethod.id)) < (created_at, row_id)
-        )
     async with uow:
-        rows = list((await uow.session.execute(statement)).scalars())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
+        rows, next_cursor = await newest_first_page(
+            uow.session, statement, PaymentMethod, limit=limit, cursor=cursor
+        )
     return PaymentMethodPage(rows, next_cursor)
 
 

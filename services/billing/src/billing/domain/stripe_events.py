@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlmodel import col, select
 
-from billing.domain import booking_payments, subscriptions
+from billing.domain import booking_payments, subscriptions, token_purchases
 from billing.models import StripeEvent, utc_now
 from billing.stripe_gateway import StripeGateway
 from billing.stripe_gateway.webhooks import WebhookEvent
@@ -103,7 +103,13 @@ async def _apply(
             uow, stripe, event.object_id, now=now, event_created_at=event.stripe_created_at
         )
     elif event.type.startswith("payment_intent.") and event.object_id is not None:
-        await booking_payments.sync_intent(uow, stripe, event.object_id)
+        # A token package's intent names its payment (and package) in its metadata.
+        metadata = json.loads(event.payload)["data"]["object"].get("metadata") or {}
+        payment_id = metadata.get("payment_id") if metadata.get("package_id") else None
+        if not await token_purchases.sync_intent(
+            uow, stripe, event.object_id, payment_id=str(payment_id) if payment_id else None
+        ):
+            await booking_payments.sync_intent(uow, stripe, event.object_id)
     elif event.type == "invoice.payment_succeeded":
         subscription_id = json.loads(event.payload)["data"]["object"].get("subscription")
         if subscription_id:  # a renewal: the subscription has a new period

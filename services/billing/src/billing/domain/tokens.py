@@ -7,12 +7,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import select, text
 from sqlmodel import col
 
 from billing.domain import ledger, quotas
 from billing.domain.errors import NoTokenBalanceError, TransactionNotFoundError
-from billing.domain.keyset import decode_cursor, encode_cursor
+from billing.domain.keyset import newest_first_page
 from billing.domain.quotas import QuotaView
 from billing.models import (
     TokensPackage,
@@ -70,32 +70,14 @@ async def list_transactions(
     limit: int,
     cursor: str | None,
 ) -> TransactionPage:
-    statement = (
-        select(TokenTransaction)
-        .where(col(TokenTransaction.user_id) == user_id)
-        .order_by(col(TokenTransaction.created_at).desc(), col(TokenTransaction.id).desc())
-        .limit(limit + 1)
-    )
+    statement = select(TokenTransaction).where(col(TokenTransaction.user_id) == user_id)
     if type_ is not None:
         statement = statement.where(col(TokenTransaction.type) == type_.value)
-    if cursor is not None:
-        created_at, row_id = decode_cursor(cursor)
-        statement = statement.where(
-            or_(
-                col(TokenTransaction.created_at) < created_at,
-                and_(
-                    col(TokenTransaction.created_at) == created_at,
-                    col(TokenTransaction.id) < row_id,
-                ),
-            )
-        )
     async with uow:
-        rows = list((await uow.session.execute(statement)).scalars())
-    page = rows[:limit]
-    next_cursor = (
-        encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit and page else None
-    )
-    return TransactionPage(page, next_cursor)
+        rows, next_cursor = await newest_first_page(
+            uow.session, statement, TokenTransaction, limit=limit, cursor=cursor
+        )
+    return TransactionPage(rows, next_cursor)
 
 
 async def get_transaction(uow: UnitOfWork, user_id: str, transaction_id: str) -> TokenTransaction:

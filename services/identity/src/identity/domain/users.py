@@ -12,7 +12,7 @@ from sqlmodel import col
 from identity.domain.api_keys import announce_keys_gone
 from identity.domain.audit import AuditAction, record_audit
 from identity.domain.login_throttle import forget_attempted_emails
-from identity.domain.sessions import ClientInfo
+from identity.domain.sessions import ClientInfo, user_of_active_session
 from identity.models import User, VerificationToken
 from lib_contracts.identity import UserDeleted, UserUpdated
 from lib_database import UnitOfWork
@@ -46,6 +46,12 @@ def user_updated(user: User) -> UserUpdated:
         role=_contract_role(user.role),
         email_verified_at=user.email_verified,
     )
+
+
+async def get_signed_in_user(uow: UnitOfWork, user_id: str, session_id: str) -> User | None:
+    """The user, if the session their token names is still active."""
+    async with uow:
+        return await user_of_active_session(uow.session, user_id=user_id, session_id=session_id)
 
 
 async def get_user(uow: UnitOfWork, user_id: str) -> User:

@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
 
 from identity.mail.sink import MailSink
 
@@ -22,6 +21,7 @@ from .helpers import (
     RESET_SUBJECT,
     VERIFY_SUBJECT,
     bearer,
+    identity_rows,
     mailed_token,
     provider_sign_in,
     register,
@@ -143,21 +143,6 @@ _PRIVILEGED = {
 _NO_SWEEP = {("POST", "/internal/api-keys/verify")}
 
 
-async def _identity_state(app: FastAPI) -> dict[str, list[str]]:
-    """Every row of every identity table, as JSON (rate counters aside: nothing here counts)."""
-    state: dict[str, list[str]] = {}
-    async with app.state.database.engine.connect() as conn:
-        tables = await conn.execute(
-            text("SELECT tablename FROM pg_tables WHERE schemaname = 'identity'")
-        )
-        for table in sorted(tables.scalars()):
-            dumped = await conn.execute(
-                text(f'SELECT row_to_json(t)::text FROM identity."{table}" t')
-            )
-            state[table] = sorted(dumped.scalars())
-    return state
-
-
 async def test_extra_body_fields_are_422_on_every_route_and_change_nothing(
     oauth_client: httpx.AsyncClient,
     oauth_app: FastAPI,
@@ -214,7 +199,7 @@ async def test_extra_body_fields_are_422_on_every_route_and_change_nothing(
     }
     assert with_body == set(valid), "a route with a body is missing from (or gone from) the sweep"
 
-    before = await _identity_state(oauth_app)
+    before = await identity_rows(oauth_app)
     for (method, path), (body, headers) in valid.items():
         url = path.replace("{user_id}", owner.user_id).replace("{workspace_id}", workspace)
         extras = {k: v for k, v in _PRIVILEGED.items() if k not in body}
@@ -223,7 +208,7 @@ async def test_extra_body_fields_are_422_on_every_route_and_change_nothing(
         assert response.headers["content-type"].startswith("application/problem+json")
         refused = {e["location"][-1] for e in response.json()["errors"]}
         assert refused == set(extras), f"{method} {path}: {refused}"
-    assert await _identity_state(oauth_app) == before
+    assert await identity_rows(oauth_app) == before
 
 
 async def test_no_response_shows_a_stored_hash_or_a_secret_it_did_not_issue(

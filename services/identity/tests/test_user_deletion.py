@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import text
 
 from identity.mail.sink import MailSink
 
@@ -18,6 +17,7 @@ from .helpers import (
     RESET_SUBJECT,
     VERIFY_SUBJECT,
     bearer,
+    identity_rows,
     mailed_token,
     provider_sign_in,
     register,
@@ -32,22 +32,13 @@ _NOT_SWEPT = {"outbox", "inbox", "alembic_version", "api_key_rate_windows", "aud
 
 
 async def _rows_naming(app: FastAPI, *needles: str) -> dict[str, list[str]]:
-    """Every row of every identity table whose JSON form contains one of `needles`."""
-    found: dict[str, list[str]] = {}
-    async with app.state.database.engine.connect() as conn:
-        tables = (
-            await conn.execute(
-                text("SELECT tablename FROM pg_tables WHERE schemaname = 'identity'")
-            )
-        ).scalars()
-        for table in sorted(set(tables) - _NOT_SWEPT):
-            dumped = (
-                await conn.execute(text(f'SELECT row_to_json(t)::text FROM identity."{table}" t'))
-            ).scalars()
-            hits = [r for r in dumped if any(n in r.lower() for n in needles)]
-            if hits:
-                found[table] = hits
-    return found
+    """The rows of identity's tables (those swept) whose JSON form contains one of `needles`."""
+    found = {
+        table: [r for r in rows if any(n in r.lower() for n in needles)]
+        for table, rows in (await identity_rows(app)).items()
+        if table not in _NOT_SWEPT
+    }
+    return {table: hits for table, hits in found.items() if hits}
 
 
 async def test_deleting_a_user_removes_or_anonymises_all_their_identity_data(

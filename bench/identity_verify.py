@@ -1,4 +1,5 @@
-"""Identity's API-key verify route under load, beside a bare baseline measured in the same run.
+"""Identity's API-key verify route and a JWT-authenticated `GET /api/v1/users/me` under load,
+each beside a bare baseline measured in the same run.
 
     uv run python bench/identity_verify.py [--seconds 10] [--connections 32] [--quick]
 
@@ -10,13 +11,16 @@ throwaway database (environment.BenchEnvironment):
 - verify: identity itself (`identity.main.run`), `POST /internal/api-keys/verify` for 100
   keys in turn, each call looked up, rate-limit counted and answered (limits set high enough
   never to refuse);
+- users/me: the same identity server, `GET /api/v1/users/me` with the access tokens of
+  USERS signed-in users in turn (each call: the JWT checked against identity's signing keys,
+  the user read, answered);
 - cached: a consuming service's route taking `X-API-Key` through lib_auth's ApiKeyClient, its
   cache warm (the issue's "under 2 ms p99 when a consuming service's cache is warm"), under
   the same load and then one request at a time (its own latency, without queueing).
 
 The load comes from this process: `--connections` keep-alive HTTP/1.1 connections, each
 sending its next request as soon as the answer arrived, for `--seconds` after a warm-up.
-Baseline and verify alternate (`--repetitions` each) and the medians are reported. On two
+Baseline, verify and users/me alternate (`--repetitions` each) and the medians are reported. On two
 cores the load generator, the server and Postgres share the CPUs: the figures are relative.
 Figures go to stdout and to bench/results/identity_verify.json.
 """
@@ -53,12 +57,14 @@ from run import cpu_busy_fraction, git_commit
 
 RESULTS = Path(__file__).resolve().parent / "results" / "identity_verify.json"
 KEYS = 100
+USERS = 20
 NEVER_LIMITED = json.dumps(
     {tier: {"per_minute": 10**9, "per_day": 10**12} for tier in ("FREE", "PRO")}
 )
 INTERNAL_TOKEN = "internal-dev-token"
 TARGET_RATIO = 0.5
 TARGET_CACHED_P99_MS = 2.0
+PASSWORD = "correct horse battery"
 
 
 # --- the servers (each runs in a process of its own) ---------------------------------------
@@ -253,10 +259,11 @@ async def wait_healthy(port: int, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"server on {port} did not come up")
 
 
-async def make_keys(
+async def make_credentials(
     env: BenchEnvironment, settings: IdentitySettings
-) -> tuple[list[str], list[str]]:
-    """KEYS active keys of one verified user, through identity's own routes: (ids, secrets)."""
+) -> tuple[list[str], list[str], list[str]]:
+    """Through identity's own routes: KEYS active keys of one verified user (ids, secrets),
+    and the access tokens of USERS registered users."""
     app = create_identity_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -264,7 +271,7 @@ async def make_keys(
             grant = (
                 await client.post(
                     "/api/v1/auth/register",
-                    json={"email": "bench@example.com", "password": "correct horse battery"},
+                    json={"email": "bench@example.com", "password": PASSWORD},
                 )
             ).json()
             async with app.state.database.engine.begin() as conn:
@@ -282,7 +289,14 @@ async def make_keys(
                 ).json()
                 ids.append(created["id"])
                 secrets.append(created["key"])
-    return ids, secrets
+            tokens = [grant["accessToken"]]
+            for n in range(1, USERS):
+                registered = await client.post(
+                    "/api/v1/auth/register",
+                    json={"email": f"bench-{n}@example.com", "password": PASSWORD},
+                )
+                tokens.append(registered.json()["accessToken"])
+    return ids, secrets, tokens
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -298,7 +312,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         settings = env.identity_settings(
             api_key_rate_limits=json.loads(NEVER_LIMITED), api_keys_per_user=KEYS
         )
-        ids, secrets = await make_keys(env, settings)
+        ids, secrets, tokens = await make_credentials(env, settings)
 
         ports = {"baseline": free_port(), "verify": free_port(), "cached": free_port()}
         dsn = role_url(env.admin_url, env.database, "identity").replace("+asyncpg", "")
@@ -339,6 +353,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     ],
                     b'"code":"VALID"',
                 ),
+                "users/me": (
+                    [
+                        http_request(
+                            "GET", "/api/v1/users/me", headers={"Authorization": f"Bearer {t}"}
+                        )
+                        for t in tokens
+                    ],
+                    b'"referralCode"',
+                ),
                 "cached": (
                     [
                         http_request("GET", "/api/v1/probe", headers={"X-API-Key": s})
@@ -349,8 +372,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             }
             workloads["cached, one at a time"] = workloads["cached"]
             ports["cached, one at a time"] = ports["cached"]
+            ports["users/me"] = ports["verify"]
             runs: dict[str, list[dict[str, Any]]] = {name: [] for name in workloads}
-            order = ["baseline", "verify"] * args.repetitions + ["cached", "cached, one at a time"]
+            order = ["baseline", "verify", "users/me"] * args.repetitions + [
+                "cached",
+                "cached, one at a time",
+            ]
             for name in order:
                 requests, expect = workloads[name]
                 print(f"{name} ...", flush=True)
@@ -374,6 +401,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         return float(statistics.median(r[key] for r in runs[name]))
 
     ratio = median("verify", "requests_per_s") / median("baseline", "requests_per_s")
+    me_ratio = median("users/me", "requests_per_s") / median("baseline", "requests_per_s")
     return {
         "connections": args.connections,
         "seconds": args.seconds,
@@ -384,6 +412,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "baseline_median_p99_ms": median("baseline", "p99_ms"),
         "verify_median_p99_ms": median("verify", "p99_ms"),
         "ratio": round(ratio, 3),
+        "users": USERS,
+        "users_me_median_requests_per_s": median("users/me", "requests_per_s"),
+        "users_me_median_p99_ms": median("users/me", "p99_ms"),
+        "users_me_ratio": round(me_ratio, 3),
         "target_ratio": TARGET_RATIO,
         "target_met": ratio >= TARGET_RATIO,
         "cached_p99_ms": median("cached", "p99_ms"),
@@ -405,7 +437,9 @@ def main() -> None:
         else:
             serve_consumer(int(rest[0]), rest[1], rest[2])
         return
-    parser = argparse.ArgumentParser(description="Identity's API-key verify route under load.")
+    parser = argparse.ArgumentParser(
+        description="Identity's API-key verify and users/me routes under load."
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=32)
@@ -435,6 +469,11 @@ def main() -> None:
         f"identity verify: {figures['verify_median_requests_per_s']:,.0f} req/s, "
         f"p99 {figures['verify_median_p99_ms']:.1f} ms -> ratio {figures['ratio']:.0%} "
         f"(target >= {TARGET_RATIO:.0%}: {'met' if figures['target_met'] else 'MISSED'})"
+    )
+    print(
+        f"identity GET /api/v1/users/me (JWT): "
+        f"{figures['users_me_median_requests_per_s']:,.0f} req/s, "
+        f"p99 {figures['users_me_median_p99_ms']:.1f} ms -> ratio {figures['users_me_ratio']:.0%}"
     )
     print(
         f"consumer route, warm cache: {figures['cached_requests_per_s']:,.0f} req/s, "

@@ -1,7 +1,8 @@
-"""Helpers of the API key tests: verified owners, keys, the internal verify call, SQL."""
+"""Helpers of the API key tests: verified owners, keys, trials, the internal verify call, SQL."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -67,3 +68,29 @@ async def verify(
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()
     return answer
+
+
+def slug() -> str:
+    return f"acme-{uuid.uuid4().hex[:10]}"
+
+
+async def open_trial(
+    client: httpx.AsyncClient, owner: dict[str, str], **body: Any
+) -> dict[str, Any]:
+    response = await client.post(
+        "/api/v1/trials", json={"name": "Acme", "slug": slug(), **body}, headers=auth_of(owner)
+    )
+    assert response.status_code == 201, response.text
+    opened: dict[str, Any] = response.json()
+    return opened
+
+
+async def trial_key(
+    client: httpx.AsyncClient, owner: dict[str, str], workspace_id: str
+) -> dict[str, Any]:
+    response = await client.post(
+        f"/api/v1/trials/{workspace_id}/api-keys", json={"label": "ci"}, headers=auth_of(owner)
+    )
+    assert response.status_code == 201, response.text
+    issued: dict[str, Any] = response.json()
+    return issued

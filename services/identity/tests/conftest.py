@@ -60,7 +60,9 @@ async def oidc_provider() -> AsyncIterator[OidcTestProvider]:
 
 @pytest.fixture
 async def oauth_app(
-    identity_settings: Callable[..., IdentitySettings], oidc_provider: OidcTestProvider
+    identity_settings: Callable[..., IdentitySettings],
+    oidc_provider: OidcTestProvider,
+    mail_sink: MailSink,
 ) -> AsyncIterator[FastAPI]:
     """Identity with the test provider configured twice: `trusted-id` may link by email,
     `plain-id` may not; and `down-id`, a provider nobody answers for."""
@@ -68,11 +70,13 @@ async def oauth_app(
         closed.bind(("127.0.0.1", 0))
         nobody = f"http://127.0.0.1:{closed.getsockname()[1]}"
     settings = identity_settings(
+        smtp_host=mail_sink.host,
+        smtp_port=mail_sink.port,
         oauth_providers=[
             oidc_provider.config("trusted-id", trusted=True),
             oidc_provider.config("plain-id", trusted=False),
             {"name": "down-id", "issuer": nobody, "clientId": "c", "clientSecret": "s"},
-        ]
+        ],
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):

@@ -10,6 +10,8 @@ from email.message import EmailMessage
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
+from sqlalchemy import text
 
 from identity.mail.sink import MailSink
 
@@ -78,3 +80,18 @@ async def provider_sign_in(
         at_provider = await browser.get(start.headers["location"])
     assert at_provider.status_code == 302, at_provider.text
     return await client.get(at_provider.headers["location"])
+
+
+async def identity_rows(app: FastAPI) -> dict[str, list[str]]:
+    """Every row of every table of the identity schema, as JSON text, sorted, by table."""
+    rows: dict[str, list[str]] = {}
+    async with app.state.database.engine.connect() as conn:
+        tables = await conn.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = 'identity'")
+        )
+        for table in sorted(tables.scalars()):
+            dumped = await conn.execute(
+                text(f'SELECT row_to_json(t)::text FROM identity."{table}" t')
+            )
+            rows[table] = sorted(dumped.scalars())
+    return rows

@@ -15,6 +15,7 @@ from identity.config import IdentitySettings
 from identity.mail.sink import MailSink
 from identity.main import create_app
 
+from .api_key_helpers import verify
 from .helpers import VERIFY_SUBJECT, bearer, mailed_token, register, unique_email
 
 
@@ -28,19 +29,14 @@ async def _scalar(app: FastAPI, sql: str, **params: Any) -> Any:
         return (await conn.execute(text(sql), params)).scalar()
 
 
-async def _add_pending_key(app: FastAPI, user_id: str, name: str) -> str:
-    """An API key as the key routes store it before the owner verified their email."""
-    key_id = f"key-{name}-{user_id[:8]}"
-    async with app.state.database.engine.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO api_keys (id, user_id, name, key_prefix, key_hash, status, tier, "
-                "scopes, created_at, updated_at) VALUES (:id, :user_id, :name, 'pk', :hash, "
-                "'pending_verification', 'FREE', '{}', now(), now())"
-            ),
-            {"id": key_id, "user_id": user_id, "name": name, "hash": f"hash-{key_id}"},
-        )
-    return key_id
+async def _create_key(client: httpx.AsyncClient, grant: dict[str, Any], name: str) -> Any:
+    """A key made through the key route while its owner is still unverified."""
+    response = await client.post(
+        "/api/v1/api-keys", json={"name": name, "scopes": []}, headers=bearer(grant)
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["status"] == "pending_verification"
+    return response.json()
 
 
 async def test_register_mails_a_token_that_verifies_the_email_once(
@@ -50,8 +46,9 @@ async def test_register_mails_a_token_that_verifies_the_email_once(
     grant = await register(client, email)
     user_id = grant["user"]["id"]
     other = await register(client)
-    my_key = await _add_pending_key(identity_app, user_id, "mine")
-    other_key = await _add_pending_key(identity_app, other["user"]["id"], "other")
+    my_key = await _create_key(client, grant, "mine")
+    other_key = await _create_key(client, other, "other")
+    assert (await verify(client, my_key["key"]))["code"] == "PENDING_VERIFICATION"
 
     token = await mailed_token(mail_sink, email, VERIFY_SUBJECT)
     message = mail_sink.to(email)[0]
@@ -71,12 +68,19 @@ async def test_register_mails_a_token_that_verifies_the_email_once(
     me = await client.get("/api/v1/users/me", headers=bearer(grant))
     assert me.json()["emailVerified"] == verified.json()["emailVerified"]
     keys = await _rows(
-        identity_app, "SELECT id, status FROM api_keys WHERE id IN (:a, :b)", a=my_key, b=other_key
+        identity_app,
+        "SELECT id, status FROM api_keys WHERE id IN (:a, :b)",
+        a=my_key["id"],
+        b=other_key["id"],
     )
     assert {k["id"]: k["status"] for k in keys} == {
-        my_key: "active",
-        other_key: "pending_verification",
+        my_key["id"]: "active",
+        other_key["id"]: "pending_verification",
     }
+    # The key made before verification now verifies; the other owner's still waits.
+    answer = await verify(client, my_key["key"])
+    assert (answer["valid"], answer["code"], answer["keyId"]) == (True, "VALID", my_key["id"])
+    assert (await verify(client, other_key["key"]))["code"] == "PENDING_VERIFICATION"
     events = await _rows(
         identity_app,
         "SELECT envelope FROM outbox WHERE subject = :id AND event_type = :t",

@@ -259,3 +259,41 @@ async def test_an_unreachable_provider_is_a_502(oauth_client: httpx.AsyncClient)
     response = await oauth_client.get("/api/v1/auth/oauth/down-id/authorize")
     assert response.status_code == 502
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_an_oauth_users_keys_follow_their_email_verification(
+    oauth_client: httpx.AsyncClient, oidc_provider: OidcTestProvider
+) -> None:
+    """Keys of a user a provider created are `active` only if the email counts as verified
+    (a trusted provider said so); otherwise `pending_verification`, and verify says so."""
+
+    async def key_status(provider: str, verified: bool) -> tuple[Any, str, str]:
+        signed_in = await provider_sign_in(
+            oauth_client, oidc_provider, provider, _login(verified=verified)
+        )
+        assert signed_in.status_code == 200, signed_in.text
+        created = await oauth_client.post(
+            "/api/v1/api-keys", json={"name": "k"}, headers=bearer(signed_in.json())
+        )
+        assert created.status_code == 201, created.text
+        answer = await oauth_client.post(
+            "/internal/api-keys/verify",
+            json={"key": created.json()["key"]},
+            headers={"X-Internal-Token": "internal-dev-token"},
+        )
+        verified_at = signed_in.json()["user"]["emailVerified"]
+        return verified_at, created.json()["status"], answer.json()["code"]
+
+    verified_at, status, code = await key_status("trusted-id", verified=True)
+    assert verified_at is not None and (status, code) == ("active", "VALID")
+    verified_at, status, code = await key_status("trusted-id", verified=False)
+    assert verified_at is None and (status, code) == (
+        "pending_verification",
+        "PENDING_VERIFICATION",
+    )
+    # An untrusted provider's word on the email does not count: verified by the mailed link.
+    verified_at, status, code = await key_status("plain-id", verified=True)
+    assert verified_at is None and (status, code) == (
+        "pending_verification",
+        "PENDING_VERIFICATION",
+    )

@@ -1,6 +1,6 @@
 """A `pg_dump` of the identity schema holds none of the secrets handed out or received:
-provider tokens are encrypted, refresh tokens kept only as keyed hashes, passwords as
-argon2 hashes."""
+provider tokens are encrypted, refresh tokens and API-key and trial-key secrets kept only as
+keyed hashes, passwords as argon2 hashes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from .api_key_helpers import create_key, open_trial, trial_key, verified_owner
 from .helpers import PASSWORD, provider_sign_in, register, unique_email
 from .oidc_provider import Login, OidcTestProvider
 
@@ -46,6 +48,7 @@ def _forms(secret: str) -> list[str]:
 async def test_a_dump_of_the_schema_holds_no_plaintext_token_or_secret(
     oauth_client: httpx.AsyncClient,
     oidc_provider: OidcTestProvider,
+    oauth_app: FastAPI,
     platform_database: TestDatabase,
 ) -> None:
     signed_in = await provider_sign_in(
@@ -60,17 +63,29 @@ async def test_a_dump_of_the_schema_holds_no_plaintext_token_or_secret(
         "/api/v1/auth/refresh", json={"refreshToken": registered["refreshToken"]}
     )
     assert refreshed.status_code == 200, refreshed.text
+    owner = await verified_owner(oauth_client, oauth_app)
+    api_key = await create_key(oauth_client, owner)
+    rotated = await oauth_client.post(
+        f"/api/v1/api-keys/{api_key['id']}/rotate",
+        headers={"Authorization": owner["Authorization"]},
+    )
+    assert rotated.status_code in (200, 201), rotated.text
+    workspace = await open_trial(oauth_client, owner)
+    trial = await trial_key(oauth_client, owner, workspace["id"])
 
     secrets = [PASSWORD]
     for issued in oidc_provider.issued:
         secrets += [issued.access_token, issued.refresh_token, issued.id_token]
     for grant in (signed_in.json(), registered, refreshed.json()):
         secrets += [grant["refreshToken"], grant["accessToken"]]
+    secrets += [api_key["key"], rotated.json()["key"], trial["key"]]
     assert len(oidc_provider.issued) == 1
 
     dump = await _dump_identity_schema(platform_database)
     assert "COPY identity.accounts" in dump  # the data is there, in whatever form
     assert signed_in.json()["user"]["id"] in dump
+    for shown in (api_key, rotated.json(), trial):  # the rows are there, by id and prefix
+        assert shown["id"] in dump and shown["keyPrefix"] in dump
     for secret in secrets:
         for form in _forms(secret):
             assert form not in dump, f"a secret appears in the dump ({secret[:12]}...)"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -16,33 +14,17 @@ from lib_contracts.billing import SubscriptionUpdated
 from lib_messaging.envelope import Envelope
 from lib_runtime.worker_cli import uow_factory
 
-from .api_key_helpers import auth_of, execute, row, rows, verified_owner, verify
-
-
-def slug() -> str:
-    return f"acme-{uuid.uuid4().hex[:10]}"
-
-
-async def open_trial(
-    client: httpx.AsyncClient, owner: dict[str, str], **body: Any
-) -> dict[str, Any]:
-    response = await client.post(
-        "/api/v1/trials", json={"name": "Acme", "slug": slug(), **body}, headers=auth_of(owner)
-    )
-    assert response.status_code == 201, response.text
-    opened: dict[str, Any] = response.json()
-    return opened
-
-
-async def trial_key(
-    client: httpx.AsyncClient, owner: dict[str, str], workspace_id: str
-) -> dict[str, Any]:
-    response = await client.post(
-        f"/api/v1/trials/{workspace_id}/api-keys", json={"label": "ci"}, headers=auth_of(owner)
-    )
-    assert response.status_code == 201, response.text
-    issued: dict[str, Any] = response.json()
-    return issued
+from .api_key_helpers import (
+    auth_of,
+    execute,
+    open_trial,
+    row,
+    rows,
+    slug,
+    trial_key,
+    verified_owner,
+    verify,
+)
 
 
 async def events_of(app: FastAPI, subject: str) -> list[str]:

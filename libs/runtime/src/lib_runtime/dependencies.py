@@ -9,12 +9,14 @@ from fastapi import Depends, Request
 from lib_database import Database, UnitOfWork
 
 
-def get_database(request: Request) -> Database:
+# `async def` though they await nothing: FastAPI runs a plain `def` dependency in its thread
+# pool, a hop per request that costs more than the work.
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
-def get_unit_of_work(
+async def get_unit_of_work(
     request: Request, database: Annotated[Database, Depends(get_database)]
 ) -> UnitOfWork:
     settings = request.app.state.settings

@@ -20,51 +20,56 @@ from lib_auth import AuthError, CurrentPrincipal, Principal, require_role
 from lib_runtime.dependencies import UnitOfWorkDep
 
 
-def get_credential_kit(request: Request) -> CredentialKit:
+# `async def` though they await nothing: FastAPI runs a plain `def` dependency in its thread
+# pool, a hop per request that costs more than the work.
+async def get_credential_kit(request: Request) -> CredentialKit:
     kit: CredentialKit = request.app.state.credential_kit
     return kit
 
 
-def get_login_throttle(request: Request) -> LoginThrottle:
+async def get_login_throttle(request: Request) -> LoginThrottle:
     throttle: LoginThrottle = request.app.state.login_throttle
     return throttle
 
 
-def get_mailer(request: Request) -> Mailer:
+async def get_mailer(request: Request) -> Mailer:
     mailer: Mailer = request.app.state.mailer
     return mailer
 
 
-def get_mail_policy(request: Request) -> MailPolicy:
+async def get_mail_policy(request: Request) -> MailPolicy:
     policy: MailPolicy = request.app.state.mail_policy
     return policy
 
 
-def get_provider_token_cipher(request: Request) -> ProviderTokenCipher:
+async def get_provider_token_cipher(request: Request) -> ProviderTokenCipher:
     cipher: ProviderTokenCipher = request.app.state.provider_token_cipher
     return cipher
 
 
-def get_oidc_sign_in(request: Request) -> OidcSignIn:
+async def get_oidc_sign_in(request: Request) -> OidcSignIn:
     sign_in: OidcSignIn = request.app.state.oidc_sign_in
     return sign_in
 
 
-def get_api_key_policy(request: Request) -> ApiKeyPolicy:
+async def get_api_key_policy(request: Request) -> ApiKeyPolicy:
     policy: ApiKeyPolicy = request.app.state.api_key_policy
     return policy
 
 
-def get_trial_policy(request: Request) -> TrialPolicy:
+async def get_trial_policy(request: Request) -> TrialPolicy:
     policy: TrialPolicy = request.app.state.trial_policy
     return policy
 
 
-def get_client_info(request: Request) -> ClientInfo:
+async def get_client_info(request: Request) -> ClientInfo:
     return ClientInfo(
         ip_address=request.client.host if request.client else None,
         user_agent=request.headers.get("user-agent"),
     )
+
+
+SESSION_ENDED = "The session of this token has ended."
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,18 +79,23 @@ class AuthenticatedUser:
     principal: Principal
 
 
-async def get_current_user(principal: CurrentPrincipal, uow: UnitOfWorkDep) -> AuthenticatedUser:
-    """The caller, if their token's session is still active. Other services only rely on the
-    token's short lifetime; identity checks the session so a logout takes effect at once."""
+def session_id_of(principal: Principal) -> str:
     session_id = principal.claims.get("sid")
     if not isinstance(session_id, str):
         raise AuthError("Token is not bound to a session.")
+    return session_id
+
+
+async def get_current_user(principal: CurrentPrincipal, uow: UnitOfWorkDep) -> AuthenticatedUser:
+    """The caller, if their token's session is still active. Other services only rely on the
+    token's short lifetime; identity checks the session so a logout takes effect at once."""
+    session_id = session_id_of(principal)
     async with uow:
         active = await is_session_active(
             uow.session, user_id=principal.user_id, session_id=session_id
         )
     if not active:
-        raise AuthError("The session of this token has ended.")
+        raise AuthError(SESSION_ENDED)
     return AuthenticatedUser(user_id=principal.user_id, session_id=session_id, principal=principal)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, tuple_
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -22,7 +22,7 @@ from identity.credentials.api_key_secrets import ApiKeyKind, issue_secret
 from identity.credentials.opaque_tokens import TokenDigester
 from identity.domain.audit import AuditAction, record_audit
 from identity.domain.idempotency import IdempotencyKeyReusedError, request_fingerprint
-from identity.domain.keyset_cursors import decode_cursor, encode_cursor
+from identity.domain.keyset_cursors import newest_first, page_of
 from identity.domain.plan_tiers import user_tier
 from identity.domain.sessions import ClientInfo
 from identity.models import ApiKey, ApiKeyStatus, TrialApiKey, TrialWorkspace, User
@@ -312,27 +312,14 @@ async def list_api_keys(
     status: ApiKeyStatus | None = None,
 ) -> ApiKeyPage:
     """The user's keys, newest first, in keyset pages."""
-    query = (
-        select(ApiKey)
-        .where(ApiKey.user_id == user_id)
-        .order_by(col(ApiKey.created_at).desc(), col(ApiKey.id).desc())
-        .limit(limit + 1)
-    )
+    query = select(ApiKey).where(ApiKey.user_id == user_id)
     if status is not None:
         query = query.where(ApiKey.status == status)
-    if cursor is not None:
-        created_at, key_id = decode_cursor(cursor)
-        query = query.where(
-            tuple_(col(ApiKey.created_at), col(ApiKey.id)) < tuple_(created_at, key_id)
-        )
+    query = newest_first(query, col(ApiKey.created_at), col(ApiKey.id), limit=limit, cursor=cursor)
     async with uow:
-        keys = list((await uow.session.execute(query)).scalars())
-    has_more = len(keys) > limit
-    keys = keys[:limit]
-    return ApiKeyPage(
-        keys=keys,
-        next_cursor=encode_cursor(keys[-1].created_at, keys[-1].id) if has_more else None,
-    )
+        found = list((await uow.session.execute(query)).scalars())
+    keys, next_cursor = page_of(found, limit)
+    return ApiKeyPage(keys=keys, next_cursor=next_cursor)
 
 
 async def announce_keys_gone(uow: UnitOfWork, user_id: str) -> int:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import Select, tuple_
 
 from lib_web.problems import BadRequestError
 
@@ -23,3 +27,33 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         return datetime.fromisoformat(created_at), str(row_id)
     except (ValueError, TypeError, binascii.Error):
         raise BadRequestError("The cursor is not valid.") from None
+
+
+class _Keyed(Protocol):
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def id(self) -> str: ...
+
+
+KeyedT = TypeVar("KeyedT", bound=_Keyed)
+SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
+
+
+def newest_first(
+    query: SelectT, created_at: Any, row_id: Any, *, limit: int, cursor: str | None
+) -> SelectT:
+    """`query` ordered newest first by (created_at, id), after the cursor's row, one row more
+    than a page so `page_of` can tell whether another page follows."""
+    query = query.order_by(created_at.desc(), row_id.desc()).limit(limit + 1)
+    if cursor is not None:
+        after_created_at, after_id = decode_cursor(cursor)
+        query = query.where(tuple_(created_at, row_id) < tuple_(after_created_at, after_id))
+    return query
+
+
+def page_of(found: Sequence[KeyedT], limit: int) -> tuple[list[KeyedT], str | None]:
+    """The page of rows a `newest_first` query found, and the cursor of the next (or None)."""
+    page = list(found[:limit])
+    more = len(found) > limit
+    return page, encode_cursor(page[-1].created_at, page[-1].id) if more else None

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, literal_column
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import col, select, update
 
 from identity.config import IdentitySettings
 from identity.domain.audit import AuditAction
@@ -95,3 +95,17 @@ class LoginThrottle:
             return None
         remaining = (expiring + timedelta(seconds=self.window_s) - now).total_seconds()
         return max(1, math.ceil(remaining))
+
+
+async def forget_attempted_emails(db: AsyncSession, user_id: str, email: str | None) -> None:
+    """Strip a deleted user's email (or the `user:<id>` stand-in of an email-less account)
+    from the failed-login rows that name it; the rows, with their IPs, stay in the log."""
+    named = [f"user:{user_id}"] + ([email] if email is not None else [])
+    await db.execute(
+        update(AuditLog)
+        .where(_IS_LOGIN_FAILURE, _ATTEMPTED_EMAIL.in_(named))
+        .values(
+            metadata_=col(AuditLog.metadata_).op("-")(literal_column(f"'{ATTEMPTED_EMAIL_KEY}'"))
+        )
+        .execution_options(synchronize_session=False)
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, tuple_
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -21,7 +21,7 @@ from identity.credentials.kit import CredentialKit
 from identity.credentials.provider_token_cipher import ProviderTokenCipher
 from identity.domain.accounts import new_referral_code, normalise_email
 from identity.domain.audit import AuditAction, record_audit
-from identity.domain.keyset_cursors import decode_cursor, encode_cursor
+from identity.domain.keyset_cursors import newest_first, page_of
 from identity.domain.provider_tokens import StoredTokens, write_tokens
 from identity.domain.sessions import ClientInfo, TokenGrant, is_session_active, open_session
 from identity.models import Account, User, UserRole
@@ -320,25 +320,17 @@ async def list_my_accounts(
     uow: UnitOfWork, user_id: str, *, limit: int, cursor: str | None
 ) -> AccountPage:
     """The caller's linked provider accounts, newest first, in keyset pages."""
-    query = (
-        select(Account)
-        .where(Account.user_id == user_id)
-        .order_by(col(Account.created_at).desc(), col(Account.id).desc())
-        .limit(limit + 1)
+    query = newest_first(
+        select(Account).where(Account.user_id == user_id),
+        col(Account.created_at),
+        col(Account.id),
+        limit=limit,
+        cursor=cursor,
     )
-    if cursor is not None:
-        created_at, account_id = decode_cursor(cursor)
-        query = query.where(
-            tuple_(col(Account.created_at), col(Account.id)) < tuple_(created_at, account_id)
-        )
     async with uow:
-        accounts = list((await uow.session.execute(query)).scalars())
-    has_more = len(accounts) > limit
-    accounts = accounts[:limit]
-    return AccountPage(
-        accounts=accounts,
-        next_cursor=encode_cursor(accounts[-1].created_at, accounts[-1].id) if has_more else None,
-    )
+        found = list((await uow.session.execute(query)).scalars())
+    accounts, next_cursor = page_of(found, limit)
+    return AccountPage(accounts=accounts, next_cursor=next_cursor)
 
 
 async def unlink_my_account(

@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import tuple_, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from identity.domain.errors import UnknownReferralCodeError
-from identity.domain.keyset_cursors import decode_cursor, encode_cursor
+from identity.domain.keyset_cursors import encode_cursor, newest_first
 from identity.models import Referral, ReferralStatus, User
 from identity.privacy import mask_email
 from lib_contracts.identity import ReferralCompleted
@@ -94,18 +94,15 @@ async def list_my_referrals(
     uow: UnitOfWork, referrer_id: str, *, limit: int, cursor: str | None
 ) -> ReferralPage:
     """The people the user referred, newest first, in keyset pages."""
-    query = (
+    query = newest_first(
         select(Referral, col(User.email))
         .join(User, col(User.id) == col(Referral.referee_id))
-        .where(col(Referral.referrer_id) == referrer_id)
-        .order_by(col(Referral.created_at).desc(), col(Referral.id).desc())
-        .limit(limit + 1)
+        .where(col(Referral.referrer_id) == referrer_id),
+        col(Referral.created_at),
+        col(Referral.id),
+        limit=limit,
+        cursor=cursor,
     )
-    if cursor is not None:
-        created_at, referral_id = decode_cursor(cursor)
-        query = query.where(
-            tuple_(col(Referral.created_at), col(Referral.id)) < tuple_(created_at, referral_id)
-        )
     async with uow:
         rows = [(row[0], row[1]) for row in await uow.session.execute(query)]
     has_more = len(rows) > limit

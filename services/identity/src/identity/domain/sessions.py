@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import tuple_, update
+from sqlalchemy import ColumnElement, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -212,17 +212,31 @@ async def revoke_my_session(
             await uow.commit()
 
 
+def _active_session(*, user_id: str, session_id: str) -> tuple[ColumnElement[bool], ...]:
+    return (
+        col(Session.id) == session_id,
+        col(Session.user_id) == user_id,
+        col(Session.revoked_at).is_(None),
+        col(Session.expires) > _now(),
+    )
+
+
 async def is_session_active(db: AsyncSession, *, user_id: str, session_id: str) -> bool:
     """The session exists, is the user's and is neither revoked nor expired."""
     found = await db.execute(
-        select(col(Session.id)).where(
-            Session.id == session_id,
-            Session.user_id == user_id,
-            col(Session.revoked_at).is_(None),
-            col(Session.expires) > _now(),
-        )
+        select(col(Session.id)).where(*_active_session(user_id=user_id, session_id=session_id))
     )
     return found.first() is not None
+
+
+async def user_of_active_session(db: AsyncSession, *, user_id: str, session_id: str) -> User | None:
+    """The user, if that session of theirs is active: the check and the read in one statement."""
+    found = await db.execute(
+        select(User)
+        .join(Session, col(Session.user_id) == col(User.id))
+        .where(*_active_session(user_id=user_id, session_id=session_id))
+    )
+    return found.scalars().first()
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, tuple_
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -22,7 +22,7 @@ from identity.credentials.api_key_secrets import ApiKeyKind, issue_secret
 from identity.credentials.opaque_tokens import TokenDigester
 from identity.domain.audit import AuditAction, record_audit
 from identity.domain.idempotency import IdempotencyKeyReusedError, request_fingerprint
-from identity.domain.keyset_cursors import decode_cursor, encode_cursor
+from identity.domain.keyset_cursors import newest_first, page_of
 from identity.domain.sessions import ClientInfo
 from identity.models import TrialApiKey, TrialStatus, TrialTier, TrialWorkspace, User
 from lib_contracts.identity import (
@@ -209,28 +209,16 @@ async def list_trials(
     cursor: str | None,
     status: TrialStatus | None = None,
 ) -> TrialPage:
-    query = (
-        select(TrialWorkspace)
-        .where(TrialWorkspace.owner_id == user_id)
-        .order_by(col(TrialWorkspace.created_at).desc(), col(TrialWorkspace.id).desc())
-        .limit(limit + 1)
-    )
+    query = select(TrialWorkspace).where(TrialWorkspace.owner_id == user_id)
     if status is not None:
         query = query.where(TrialWorkspace.status == status)
-    if cursor is not None:
-        created_at, workspace_id = decode_cursor(cursor)
-        query = query.where(
-            tuple_(col(TrialWorkspace.created_at), col(TrialWorkspace.id))
-            < tuple_(created_at, workspace_id)
-        )
+    query = newest_first(
+        query, col(TrialWorkspace.created_at), col(TrialWorkspace.id), limit=limit, cursor=cursor
+    )
     async with uow:
         found = list((await uow.session.execute(query)).scalars())
-    has_more = len(found) > limit
-    found = found[:limit]
-    return TrialPage(
-        workspaces=found,
-        next_cursor=encode_cursor(found[-1].created_at, found[-1].id) if has_more else None,
-    )
+    workspaces, next_cursor = page_of(found, limit)
+    return TrialPage(workspaces=workspaces, next_cursor=next_cursor)
 
 
 def _announce_key_revoked(uow: UnitOfWork, key: TrialApiKey, owner_id: str) -> None:
@@ -433,26 +421,18 @@ class TrialKeyPage:
 async def list_trial_keys(
     uow: UnitOfWork, user_id: str, workspace_id: str, *, limit: int, cursor: str | None
 ) -> TrialKeyPage:
-    query = (
-        select(TrialApiKey)
-        .where(TrialApiKey.workspace_id == workspace_id)
-        .order_by(col(TrialApiKey.created_at).desc(), col(TrialApiKey.id).desc())
-        .limit(limit + 1)
+    query = newest_first(
+        select(TrialApiKey).where(TrialApiKey.workspace_id == workspace_id),
+        col(TrialApiKey.created_at),
+        col(TrialApiKey.id),
+        limit=limit,
+        cursor=cursor,
     )
-    if cursor is not None:
-        created_at, key_id = decode_cursor(cursor)
-        query = query.where(
-            tuple_(col(TrialApiKey.created_at), col(TrialApiKey.id)) < tuple_(created_at, key_id)
-        )
     async with uow:
         await _own_workspace(uow.session, user_id, workspace_id)
-        keys = list((await uow.session.execute(query)).scalars())
-    has_more = len(keys) > limit
-    keys = keys[:limit]
-    return TrialKeyPage(
-        keys=keys,
-        next_cursor=encode_cursor(keys[-1].created_at, keys[-1].id) if has_more else None,
-    )
+        found = list((await uow.session.execute(query)).scalars())
+    keys, next_cursor = page_of(found, limit)
+    return TrialKeyPage(keys=keys, next_cursor=next_cursor)
 
 
 async def revoke_trial_key(

@@ -11,7 +11,8 @@ from sqlmodel import col
 
 from identity.domain.api_keys import announce_keys_gone
 from identity.domain.audit import AuditAction, record_audit
-from identity.domain.sessions import ClientInfo
+from identity.domain.login_throttle import forget_attempted_emails
+from identity.domain.sessions import ClientInfo, user_of_active_session
 from identity.models import User, VerificationToken
 from lib_contracts.identity import UserDeleted, UserUpdated
 from lib_database import UnitOfWork
@@ -47,6 +48,12 @@ def user_updated(user: User) -> UserUpdated:
     )
 
 
+async def get_signed_in_user(uow: UnitOfWork, user_id: str, session_id: str) -> User | None:
+    """The user, if the session their token names is still active."""
+    async with uow:
+        return await user_of_active_session(uow.session, user_id=user_id, session_id=session_id)
+
+
 async def get_user(uow: UnitOfWork, user_id: str) -> User:
     async with uow:
         user = await uow.session.get(User, user_id)
@@ -78,8 +85,9 @@ async def update_profile(uow: UnitOfWork, user_id: str, changes: Mapping[str, An
 
 
 async def delete_user(uow: UnitOfWork, user_id: str, client: ClientInfo) -> None:
-    """Delete the user; sessions, accounts and keys go with it (ON DELETE CASCADE), audit rows
-    stay with the user id cleared (ON DELETE SET NULL)."""
+    """Delete the user; sessions, accounts, keys, trials and referrals go with it (ON DELETE
+    CASCADE), audit rows stay with the user id cleared (ON DELETE SET NULL) and the email
+    taken out of failed-login rows."""
     async with uow:
         db = uow.session
         user = await db.get(User, user_id, with_for_update=True)
@@ -89,6 +97,7 @@ async def delete_user(uow: UnitOfWork, user_id: str, client: ClientInfo) -> None
             await db.execute(
                 delete(VerificationToken).where(col(VerificationToken.identifier) == user.email)
             )
+        await forget_attempted_emails(db, user_id, user.email)
         await announce_keys_gone(uow, user_id)
         await db.delete(user)
         await db.flush()

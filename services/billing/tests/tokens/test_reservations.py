@@ -323,7 +323,7 @@ async def test_content_events_commit_and_release_reservations_over_the_broker(
 async def test_the_scheduled_job_releases_what_has_expired(tokens_app: TokensApp) -> None:
     user_id = await user_with_tokens(tokens_app.database, 20, now=utc_now())
     expired, _ = await reservations.reserve(
-        tokens_app.uow(),
+        tokens_app.database,
         user_id=user_id,
         job_id=f"job-{uuid.uuid4()}",
         amount=4,

@@ -149,6 +149,33 @@ _COMMIT = text(
     SELECT {_COLUMNS}, (SELECT balance_after FROM posted) AS balance_after FROM target
     """
 )
+# The whole release in one statement, in lock order: the held reservation an event names is
+# marked (and so locked), its tokens leave the held ones, and its day's quota gets its use
+# back. No row back: nothing was held under that id (the caller looks closer).
+_RELEASE_HELD = text(
+    """
+    WITH target AS (
+        UPDATE token_reservations
+        SET status = 'RELEASED', released_at = :now, updated_at = :now
+        WHERE id = (
+            SELECT id FROM token_reservations WHERE id = :id OR job_id = :job_id
+            ORDER BY (id = :id) DESC LIMIT 1
+        ) AND status = 'HELD'
+        RETURNING id, user_id, amount, created_at
+    ), unheld AS (
+        UPDATE user_token_balances b SET reserved = b.reserved - t.amount, updated_at = :now
+        FROM target t WHERE b.user_id = t.user_id
+        RETURNING t.user_id, t.created_at
+    ), given_back AS (
+        UPDATE daily_quotas q SET used = q.used - 1, updated_at = :now
+        FROM unheld u
+        WHERE q.user_id = u.user_id
+          AND q.quota_date = CAST(u.created_at AT TIME ZONE 'UTC' AS date) AND q.used > 0
+        RETURNING q.used
+    )
+    SELECT id FROM target
+    """
+)
 _MARK_RELEASED = text(
     "UPDATE token_reservations SET status = 'RELEASED', released_at = :now, updated_at = :now "
     "WHERE id = :id"
@@ -345,27 +372,29 @@ async def release(
     amount: int,
     source: str | None,
 ) -> bool:
-    """The job failed: give the held tokens back (inside the caller's transaction). A failure
-    for a job not reserved yet leaves a RELEASED tombstone, so a late reserve holds nothing."""
+    """The job failed: give the held tokens back (inside the caller's transaction), in one
+    statement. A failure for a job not reserved yet leaves a RELEASED tombstone, so a late
+    reserve holds nothing."""
     now = utc_now()
-    reservation = await _lock_for_event(conn, reservation_id, job_id)
-    if reservation is None:
-        await conn.execute(
-            _TOMBSTONE,
-            {
-                "id": reservation_id,
-                "user_id": user_id,
-                "job_id": job_id,
-                "amount": max(amount, 1),
-                "source": source,
-                "now": now,
-            },
-        )
-        return False
-    if reservation.status != ReservationStatus.HELD:
-        return False
-    await _release(conn, reservation, now)
-    return True
+    released = (
+        await conn.execute(_RELEASE_HELD, {"id": reservation_id, "job_id": job_id, "now": now})
+    ).first()
+    if released is not None:
+        return True
+    if await _lock_for_event(conn, reservation_id, job_id) is not None:
+        return False  # committed or released before
+    await conn.execute(
+        _TOMBSTONE,
+        {
+            "id": reservation_id,
+            "user_id": user_id,
+            "job_id": job_id,
+            "amount": max(amount, 1),
+            "source": source,
+            "now": now,
+        },
+    )
+    return False
 
 
 async def release_expired(uow: UnitOfWork, *, now: datetime, batch_size: int = 100) -> int:

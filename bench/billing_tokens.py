@@ -27,11 +27,13 @@ from typing import Any
 import asyncpg
 from billing.domain import ledger, regeneration, reservations
 from billing.models import TokenTransactionType, utc_now
+from lib_contracts.content import GenerationCompleted
 from lib_database import Database, UnitOfWork
 from sqlalchemy import text
 
 from environment import BenchEnvironment, amqp_url, postgres_admin_url, role_url
 
+CONSUMER = "billing.generations"  # the inbox key of billing's generation consumer
 RESULTS = Path(__file__).resolve().parent / "results" / "billing_tokens.json"
 TARGET_RATIO = 0.40
 START_TOKENS = 10_000_000
@@ -79,9 +81,11 @@ async def until(deadline: float, step: Any) -> int:
 
 
 async def commit_as_the_consumer(database: Database, reservation: reservations.Reservation) -> None:
-    """The commit in a transaction of its own, as the consumer runs it for a batch of one
-    event (its worst case: a batch of up to 16 shares one BEGIN/COMMIT and inbox claim)."""
+    """The commit in a transaction of its own after the event's inbox claim, as the consumer
+    runs it for a batch of one event (its worst case: a batch of up to 16 shares one
+    BEGIN/COMMIT and inbox claim)."""
     async with UnitOfWork(database, source="billing") as uow:
+        await uow.claim_inbox(CONSUMER, [(uuid.uuid4(), GenerationCompleted.event_type)])
         await reservations.commit(
             uow.connection, reservation_id=reservation.id, job_id=reservation.job_id, metadata={}
         )

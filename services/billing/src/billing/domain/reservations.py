@@ -125,30 +125,31 @@ _LOCK_FOR_EVENT = text(
     "ORDER BY (id = :id) DESC LIMIT 1 FOR UPDATE"
 )
 
-# The whole commit in one statement: the held reservation an event names is marked (and so
-# locked) first, then the ledger spends its tokens from the held ones (balance row) and
-# appends the SPEND row with its balance_after. No row back: nothing was held under that id.
-_COMMIT = text(
-    f"""
-    WITH target AS (
-        UPDATE token_reservations
-        SET status = 'COMMITTED', committed_at = :now, updated_at = :now
-        WHERE id = (
-            SELECT id FROM token_reservations WHERE id = :id OR job_id = :job_id
-            ORDER BY (id = :id) DESC LIMIT 1
-        ) AND status = 'HELD'
-        RETURNING {_COLUMNS}
-    ), spend AS (
-        SELECT CAST(:transaction_id AS text) AS transaction_id, t.user_id,
-               -t.amount AS amount, -t.amount AS reserved_delta, CAST(:type AS text) AS type,
-               CAST(:source AS text) AS source, t.id AS source_id,
-               jsonb_build_object('jobId', t.job_id) || CAST(:metadata AS jsonb) AS metadata,
-               CAST(:now AS timestamptz) AS now
-        FROM target t
-    ), {ledger.posting("spend")}
-    SELECT {_COLUMNS}, (SELECT balance_after FROM posted) AS balance_after FROM target
-    """
-)
+# The whole commit in one statement (asyncpg parameters): the held reservation an event
+# names is marked (and so locked) first, then the ledger spends its tokens from the held ones
+# (balance row) and appends the SPEND row with its balance_after. No row back: nothing was
+# held under that id.
+_COMMIT = f"""
+WITH target AS (
+    UPDATE token_reservations
+    SET status = 'COMMITTED', committed_at = $3, updated_at = $3
+    WHERE id = (
+        SELECT id FROM token_reservations WHERE id = $1 OR job_id = $2
+        ORDER BY (id = $1) DESC LIMIT 1
+    ) AND status = 'HELD'
+    RETURNING {_COLUMNS}
+), spend AS (
+    SELECT $4::text AS transaction_id, t.user_id, -t.amount AS amount,
+           -t.amount AS reserved_delta, $5::text AS type, $6::text AS source,
+           t.id AS source_id,
+           jsonb_build_object('jobId', t.job_id) || CAST($7::text AS jsonb) AS metadata,
+           $3::timestamptz AS now
+    FROM target t
+), {ledger.posting("spend")}
+SELECT {_COLUMNS}, (SELECT balance_after FROM posted) AS balance_after FROM target
+"""
+
+
 # The whole release in one statement, in lock order: the held reservation an event names is
 # marked (and so locked), its tokens leave the held ones, and its day's quota gets its use
 # back. No row back: nothing was held under that id (the caller looks closer).
@@ -324,20 +325,24 @@ async def commit(
     statement. False if there was nothing to do (committed before, or released before the
     job completed)."""
     now = utc_now()
-    committed = (
-        await conn.execute(
-            _COMMIT,
-            {
-                "id": reservation_id,
-                "job_id": job_id,
-                "now": now,
-                "transaction_id": new_id(),
-                "type": TokenTransactionType.SPEND.value,
-                "source": LEDGER_SOURCE,
-                "metadata": json.dumps(metadata),
-            },
-        )
-    ).first()
+    args = (
+        reservation_id,
+        job_id,
+        now,
+        new_id(),
+        TokenTransactionType.SPEND.value,
+        LEDGER_SOURCE,
+        json.dumps(metadata),
+    )
+    driver: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
+    committed: Mapping[Any, Any] | None
+    if driver.is_in_transaction():
+        # The consumer's transaction (begun by its inbox claim): straight on the driver,
+        # without SQLAlchemy's per-statement work.
+        committed = await driver.fetchrow(_COMMIT, *args)
+    else:
+        # The transaction is not begun yet (SQLAlchemy begins it with its first statement).
+        committed = (await conn.exec_driver_sql(_COMMIT, args)).mappings().first()
     if committed is None:
         known = await _lock_for_event(conn, reservation_id, job_id)
         if known is None:
@@ -347,10 +352,10 @@ async def commit(
                 "reservation.completed_after_release", reservation_id=known.id, job_id=job_id
             )
         return False
-    if committed.balance_after is None:
+    if committed["balance_after"] is None:
         # Held tokens are always in the balance, so only a missing balance row gets here: the
         # caller's transaction must not keep the reservation marked without its SPEND row.
-        raise await ledger.refusal(conn, committed.user_id, -committed.amount)
+        raise await ledger.refusal(conn, committed["user_id"], -committed["amount"])
     return True
 
 

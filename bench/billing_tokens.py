@@ -1,11 +1,14 @@
 """Token reservation benchmark: `uv run python bench/billing_tokens.py [--quick] [options]`.
 
 Reserve/commit round trips per second under concurrency (billing's own use cases: the
-reservation with its daily quota, then the commit that spends the held tokens with its ledger
-row), beside the raw baseline of a single-row `UPDATE ... RETURNING` through asyncpg, measured
-in the same run, alternating, on the same throwaway database. At the end every balance must
+reservation with its daily quota as the internal route runs it, one autocommit statement,
+then the commit that spends the held tokens with its ledger row, one statement in a
+transaction as the consumer runs it), beside the raw baseline of a single-row
+`UPDATE ... RETURNING` through asyncpg, measured in the same run, alternating, on the same
+throwaway database. At the end every balance must
 equal its ledger's sum, every `balance_after` must chain, nothing may stay held, and each
-round trip must have left exactly one SPEND row. Figures go to stdout and
+round trip must have left exactly one SPEND row, and each balance's held tokens must be its
+HELD reservations' sum. Figures go to stdout and
 bench/results/billing_tokens.json.
 """
 
@@ -24,11 +27,13 @@ from typing import Any
 import asyncpg
 from billing.domain import ledger, regeneration, reservations
 from billing.models import TokenTransactionType, utc_now
+from lib_contracts.content import GenerationCompleted
 from lib_database import Database, UnitOfWork
 from sqlalchemy import text
 
 from environment import BenchEnvironment, amqp_url, postgres_admin_url, role_url
 
+CONSUMER = "billing.generations"  # the inbox key of billing's generation consumer
 RESULTS = Path(__file__).resolve().parent / "results" / "billing_tokens.json"
 TARGET_RATIO = 0.40
 START_TOKENS = 10_000_000
@@ -75,8 +80,34 @@ async def until(deadline: float, step: Any) -> int:
     return done
 
 
+async def commit_as_the_consumer(database: Database, reservation: reservations.Reservation) -> None:
+    """The commit in a transaction of its own after the event's inbox claim, as the consumer
+    runs it for a batch of one event (its worst case: a batch of up to 16 shares one
+    BEGIN/COMMIT and inbox claim)."""
+    async with UnitOfWork(database, source="billing") as uow:
+        await uow.claim_inbox(CONSUMER, [(uuid.uuid4(), GenerationCompleted.event_type)])
+        await reservations.commit(
+            uow.connection, reservation_id=reservation.id, job_id=reservation.job_id, metadata={}
+        )
+        await uow.commit()
+
+
+async def commit_statement_alone(database: Database, reservation: reservations.Reservation) -> None:
+    """The same commit statement committed on its own (no BEGIN/COMMIT round trips): not what
+    production runs, the floor of one statement per step, for reading the ratio."""
+    async with database.engine.connect() as conn:
+        autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await reservations.commit(
+            autocommit, reservation_id=reservation.id, job_id=reservation.job_id, metadata={}
+        )
+
+
 async def measure_ledger(
-    database: Database, users: list[str], concurrency: int, seconds: float
+    database: Database,
+    users: list[str],
+    concurrency: int,
+    seconds: float,
+    commit: Any = commit_as_the_consumer,
 ) -> float:
     """Reserve + commit round trips per second, `concurrency` callers for `seconds`."""
 
@@ -84,7 +115,7 @@ async def measure_ledger(
         async def round_trip(n: int) -> None:
             user_id = users[(index + n * concurrency) % len(users)]
             reservation, created = await reservations.reserve(
-                UnitOfWork(database, source="billing"),
+                database,
                 user_id=user_id,
                 job_id=str(uuid.uuid4()),
                 amount=1,
@@ -93,14 +124,7 @@ async def measure_ledger(
                 hold_for=timedelta(minutes=30),
             )
             assert created
-            async with UnitOfWork(database, source="billing") as uow:
-                await reservations.commit(
-                    uow.connection,
-                    reservation_id=reservation.id,
-                    job_id=reservation.job_id,
-                    metadata={},
-                )
-                await uow.commit()
+            await commit(database, reservation)
 
         return round_trip
 
@@ -110,10 +134,15 @@ async def measure_ledger(
     return sum(counts) / (time.monotonic() - started)
 
 
+async def keep_session(_: asyncpg.Connection) -> None:
+    """The baseline's connections run one statement and keep no session state: no reset."""
+
+
 async def measure_baseline(
     pool: asyncpg.Pool, rows: int, concurrency: int, seconds: float
 ) -> float:
-    """Single-row `UPDATE ... RETURNING` per second through asyncpg (autocommit)."""
+    """Single-row `UPDATE ... RETURNING` per second through asyncpg (autocommit; the pool
+    skips asyncpg's reset round trip on release, as billing's connections do)."""
 
     def caller(index: int) -> Any:
         async def update(n: int) -> None:
@@ -164,6 +193,11 @@ async def inconsistencies(database: Database) -> dict[str, int]:
         ),
         "still_held": "SELECT count(*) FROM token_reservations WHERE status = 'HELD'",
         "held_tokens": "SELECT COALESCE(sum(reserved), 0) FROM user_token_balances",
+        "held_not_reservations": (
+            "SELECT count(*) FROM user_token_balances b WHERE b.reserved <> "
+            "(SELECT COALESCE(sum(r.amount), 0) FROM token_reservations r "
+            "WHERE r.user_id = b.user_id AND r.status = 'HELD')"
+        ),
         "committed_without_spend": (
             "SELECT count(*) FROM token_reservations r WHERE r.status = 'COMMITTED' AND NOT "
             "EXISTS (SELECT 1 FROM token_transactions t WHERE t.type = 'SPEND' "
@@ -190,6 +224,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             role_url(env.admin_url, env.database, "billing").replace("+asyncpg", ""),
             min_size=args.concurrency,
             max_size=args.concurrency,
+            reset=keep_session,
             server_settings={"search_path": "billing"},
         )
         try:
@@ -205,7 +240,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             # Warm both paths (connections, prepared statements) before measuring.
             await measure_baseline(pool, args.users, args.concurrency, 0.5)
             await measure_ledger(database, users, args.concurrency, 0.5)
-            baseline, ledger_rates, empty_rates = [], [], []
+            baseline, ledger_rates, empty_rates, statement_rates = [], [], [], []
             for _ in range(args.repetitions):
                 empty_rates.append(
                     await measure_empty_transactions(database, args.concurrency, args.seconds / 2)
@@ -215,6 +250,15 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 ledger_rates.append(
                     await measure_ledger(database, users, args.concurrency, args.seconds)
+                )
+                statement_rates.append(
+                    await measure_ledger(
+                        database,
+                        users,
+                        args.concurrency,
+                        args.seconds / 2,
+                        commit=commit_statement_alone,
+                    )
                 )
             broken = await inconsistencies(database)
         finally:
@@ -229,7 +273,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "baseline_updates_per_s": baseline,
         "reserve_commit_per_s": ledger_rates,
         "empty_unit_of_work_per_s": empty_rates,
+        "reserve_commit_statements_alone_per_s": statement_rates,
         "median_empty_unit_of_work": round(statistics.median(empty_rates), 1),
+        "median_reserve_commit_statements_alone": round(statistics.median(statement_rates), 1),
         "median_baseline": round(base, 1),
         "median_reserve_commit": round(rate, 1),
         "ratio": round(rate / base, 3),
@@ -247,6 +293,10 @@ if __name__ == "__main__":
     print(f"raw UPDATE ... RETURNING (asyncpg): {figures['median_baseline']:>9,.0f} /s")
     print(f"empty unit of work (SELECT 1):      {figures['median_empty_unit_of_work']:>9,.0f} /s")
     print(f"reserve + commit (billing):         {figures['median_reserve_commit']:>9,.0f} /s")
+    print(
+        "reserve + commit, both autocommit:  "
+        f"{figures['median_reserve_commit_statements_alone']:>9,.0f} /s"
+    )
     print(
         f"ratio {figures['ratio']:.0%} (target >= {TARGET_RATIO:.0%}), "
         f"inconsistencies {figures['inconsistencies']}, met: {figures['met']}"

@@ -4,6 +4,7 @@ refused past the daily quota with its reset time."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -324,7 +325,7 @@ async def test_content_events_commit_and_release_reservations_over_the_broker(
 async def test_the_scheduled_job_releases_what_has_expired(tokens_app: TokensApp) -> None:
     user_id = await user_with_tokens(tokens_app.database, 20, now=utc_now())
     expired, _ = await reservations.reserve(
-        tokens_app.uow(),
+        tokens_app.database,
         user_id=user_id,
         job_id=f"job-{uuid.uuid4()}",
         amount=4,
@@ -341,3 +342,84 @@ async def test_the_scheduled_job_releases_what_has_expired(tokens_app: TokensApp
     assert (row["balance"], row["reserved"]) == (20, 0)
     late = await _reserve(tokens_app, user_id, expired.job_id, 4)
     assert late.json()["status"] == "RELEASED"
+
+
+# -- the one-statement reservation under races ------------------------------------------------
+
+
+async def test_the_same_job_reserved_concurrently_holds_and_counts_once(
+    tokens_app: TokensApp,
+) -> None:
+    user_id = await user_with_tokens(tokens_app.database, 20, now=utc_now())
+    job_id = f"job-{uuid.uuid4()}"
+
+    answers = await asyncio.gather(*(_reserve(tokens_app, user_id, job_id, 3) for _ in range(12)))
+
+    codes = sorted(answer.status_code for answer in answers)
+    assert codes == [200] * 11 + [201], [answer.text for answer in answers]
+    assert len({answer.json()["id"] for answer in answers}) == 1
+    row = await balance_row(tokens_app.database, user_id)
+    assert (row["balance"], row["reserved"]) == (20, 3)
+    quota = (await tokens_app.http.get("/api/v1/quota", headers=bearer(user_id))).json()
+    assert quota["used"] == 1
+
+
+async def test_concurrent_reservations_never_pass_the_daily_quota(tokens_app: TokensApp) -> None:
+    tokens_app.settings.daily_generation_limits["FREE"] = 3
+    user_id = await user_with_tokens(tokens_app.database, 100, now=utc_now())
+
+    answers = await asyncio.gather(
+        *(_reserve(tokens_app, user_id, f"{user_id}-{job}", 2) for job in range(15))
+    )
+
+    codes = sorted(answer.status_code for answer in answers)
+    assert codes == [201] * 3 + [429] * 12, [answer.text for answer in answers]
+    assert all(a.json()["limit"] == 3 for a in answers if a.status_code == 429)
+    row = await balance_row(tokens_app.database, user_id)
+    assert (row["balance"], row["reserved"]) == (100, 6)
+    quota = (await tokens_app.http.get("/api/v1/quota", headers=bearer(user_id))).json()
+    assert (quota["used"], quota["remaining"]) == (3, 0)
+
+
+async def test_a_refused_reservation_changes_nothing(tokens_app: TokensApp) -> None:
+    user_id = await user_with_tokens(tokens_app.database, 4, now=utc_now())
+
+    too_many = await _reserve(tokens_app, user_id, f"job-{uuid.uuid4()}", 5)
+    no_balance = await _reserve(tokens_app, str(uuid.uuid4()), f"job-{uuid.uuid4()}", 1)
+
+    assert too_many.status_code == 402
+    assert (too_many.json()["required"], too_many.json()["available"]) == (5, 4)
+    assert no_balance.status_code == 404
+    row = await balance_row(tokens_app.database, user_id)
+    assert (row["balance"], row["reserved"]) == (4, 0)
+    quota = (await tokens_app.http.get("/api/v1/quota", headers=bearer(user_id))).json()
+    assert quota["used"] == 0
+
+
+async def test_the_commit_posts_one_spend_row_with_its_balance_after(
+    tokens_app: TokensApp,
+) -> None:
+    user_id = await user_with_tokens(tokens_app.database, 20, now=utc_now())
+    job_id = f"job-{uuid.uuid4()}"
+    reservation = (await _reserve(tokens_app, user_id, job_id, 6)).json()
+
+    async with tokens_app.uow() as uow:
+        assert await reservations.commit(
+            uow.connection, reservation_id=reservation["id"], job_id=job_id, metadata={"k": 1}
+        )
+        await uow.commit()
+
+    async with tokens_app.database.engine.connect() as conn:
+        spend = (
+            await conn.execute(
+                text(
+                    "SELECT amount, balance_after, metadata, source_id FROM token_transactions "
+                    "WHERE user_id = :u AND type = 'SPEND'"
+                ),
+                {"u": user_id},
+            )
+        ).one()
+    assert tuple(spend) == (-6, 14, {"jobId": job_id, "k": 1}, reservation["id"])
+    row = await balance_row(tokens_app.database, user_id)
+    assert (row["balance"], row["reserved"]) == (14, 0)
+    await assert_ledger_consistent(tokens_app.database, [user_id])

@@ -66,7 +66,7 @@ async def test_balances_equal_their_ledgers_after_a_random_concurrent_workload(
 
     async def reserve(user_id: str) -> None:
         reservation, _ = await reservations.reserve(
-            tokens_app.uow(),
+            tokens_app.database,
             user_id=user_id,
             job_id=f"job-{uuid.uuid4()}",
             amount=rng.randint(1, 6),

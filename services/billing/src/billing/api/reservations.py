@@ -2,7 +2,7 @@
 
 Idempotent on the job id: the same job gets the same reservation (200), a new one is 201, the
 same job for another user or amount is 409. Not enough tokens is 402, the daily quota used up
-is 429 with its reset time.
+is 429 with its reset time. One statement on the database (see `reservations.reserve`).
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from datetime import timedelta
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from billing.api.dependencies import DatabaseDep
 from billing.api.token_schemas import ReservationResponse, ReserveTokensRequest
 from billing.config import BillingSettings
 from billing.domain import reservations
 from lib_auth import require_internal_caller
-from lib_runtime.dependencies import UnitOfWorkDep
 
 router = APIRouter(
     prefix="/internal/tokens",
@@ -26,10 +26,12 @@ router = APIRouter(
 
 
 @router.post("/reservations", response_model=ReservationResponse)
-async def reserve(body: ReserveTokensRequest, uow: UnitOfWorkDep, request: Request) -> JSONResponse:
+async def reserve(
+    body: ReserveTokensRequest, database: DatabaseDep, request: Request
+) -> JSONResponse:
     settings: BillingSettings = request.app.state.settings
     reservation, created = await reservations.reserve(
-        uow,
+        database,
         user_id=body.user_id,
         job_id=body.job_id,
         amount=body.amount,

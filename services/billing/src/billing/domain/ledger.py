@@ -26,26 +26,47 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from billing.domain.errors import InsufficientTokensError, NoTokenBalanceError
 from billing.models import TokenTransactionType, new_id, utc_now
 
+
+def posting(request: str) -> str:
+    """The two CTEs that post a ledger change, for statements that compose it with their own
+    work in one round trip (`post` below; a reservation's commit). `request` names an earlier
+    CTE of one row with the columns transaction_id, user_id, amount, reserved_delta, type,
+    source, source_id, metadata (jsonb) and now. `moved` updates the balance only while the
+    spendable part stays >= 0 and returns the new balance; `posted` appends the row with that
+    balance as `balance_after` and returns (id, balance_after). Nothing is posted if the
+    balance row is missing or the change would overdraw it."""
+    return f"""
+    moved AS (
+        UPDATE user_token_balances b
+        SET balance = b.balance + r.amount,
+            reserved = b.reserved + r.reserved_delta,
+            plan_tokens = CASE WHEN r.amount < 0
+                THEN GREATEST(b.plan_tokens + r.amount, 0) ELSE b.plan_tokens END,
+            updated_at = r.now
+        FROM {request} r
+        WHERE b.user_id = r.user_id AND b.balance + r.amount >= b.reserved + r.reserved_delta
+        RETURNING b.balance AS balance_after, r.transaction_id, r.user_id, r.amount, r.type,
+                  r.source, r.source_id, r.metadata
+    ), posted AS (
+        INSERT INTO token_transactions
+            (id, user_id, amount, type, source, source_id, balance_after, metadata, created_at)
+        SELECT m.transaction_id, m.user_id, m.amount, m.type, m.source, m.source_id,
+               m.balance_after, m.metadata, clock_timestamp()
+        FROM moved m
+        RETURNING id, balance_after
+    )"""
+
+
 _POST = text(
-    """
-    WITH moved AS (
-        UPDATE user_token_balances
-        SET balance = balance + CAST(:amount AS integer),
-            reserved = reserved + CAST(:reserved_delta AS integer),
-            plan_tokens = CASE WHEN CAST(:amount AS integer) < 0
-                THEN GREATEST(plan_tokens + CAST(:amount AS integer), 0)
-                ELSE plan_tokens END,
-            updated_at = :now
-        WHERE user_id = :user_id
-          AND balance + CAST(:amount AS integer) >= reserved + CAST(:reserved_delta AS integer)
-        RETURNING balance
-    )
-    INSERT INTO token_transactions
-        (id, user_id, amount, type, source, source_id, balance_after, metadata, created_at)
-    SELECT :id, :user_id, :amount, :type, :source, :source_id, moved.balance,
-           CAST(:metadata AS jsonb), clock_timestamp()
-    FROM moved
-    RETURNING balance_after
+    f"""
+    WITH request AS (
+        SELECT CAST(:id AS text) AS transaction_id, CAST(:user_id AS text) AS user_id,
+               CAST(:amount AS integer) AS amount,
+               CAST(:reserved_delta AS integer) AS reserved_delta, CAST(:type AS text) AS type,
+               CAST(:source AS text) AS source, CAST(:source_id AS text) AS source_id,
+               CAST(:metadata AS jsonb) AS metadata, CAST(:now AS timestamptz) AS now
+    ), {posting("request")}
+    SELECT balance_after FROM posted
     """
 )
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlmodel import col, select
 
-from billing.domain import booking_payments, subscriptions, token_purchases
+from billing.domain import booking_payments, payment_intents, subscriptions, token_purchases
 from billing.models import StripeEvent, utc_now
 from billing.stripe_gateway import StripeGateway
 from billing.stripe_gateway.webhooks import WebhookEvent
@@ -103,13 +103,18 @@ async def _apply(
             uow, stripe, event.object_id, now=now, event_created_at=event.stripe_created_at
         )
     elif event.type.startswith("payment_intent.") and event.object_id is not None:
-        # A token package's intent names its payment (and package) in its metadata.
+        # Our intents name their payment in the metadata: found even before its id is stored.
         metadata = json.loads(event.payload)["data"]["object"].get("metadata") or {}
-        payment_id = metadata.get("payment_id") if metadata.get("package_id") else None
-        if not await token_purchases.sync_intent(
-            uow, stripe, event.object_id, payment_id=str(payment_id) if payment_id else None
-        ):
-            await booking_payments.sync_intent(uow, stripe, event.object_id)
+        payment_id = metadata.get("payment_id")
+        payment = await payment_intents.payment_of_intent(
+            uow, event.object_id, payment_id=str(payment_id) if payment_id else None
+        )
+        if payment is None:
+            return
+        if payment.package_id is not None:
+            await token_purchases.sync_intent(uow, stripe, payment)
+        else:
+            await booking_payments.sync_intent(uow, stripe, payment)
     elif event.type == "invoice.payment_succeeded":
         subscription_id = json.loads(event.payload)["data"]["object"].get("subscription")
         if subscription_id:  # a renewal: the subscription has a new period

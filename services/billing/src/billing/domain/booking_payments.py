@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 from sqlmodel import col, select
 
-from billing.domain import payment_intents
+from billing.domain import locks, payment_intents
 from billing.models import Customer, PaymentMethod, StripePayment, StripePaymentStatus, utc_now
 from billing.stripe_gateway import StripeGateway
 from billing.stripe_gateway.mapping import PaymentIntentState
@@ -137,14 +137,6 @@ async def _latest_for(
     return payment
 
 
-async def _serialize(uow: UnitOfWork, target: str) -> None:
-    """One payment decision per booking or extension at a time (until this transaction
-    ends), so two deliveries arriving together cannot both create a payment."""
-    await uow.session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:target, 0))"), {"target": target}
-    )
-
-
 async def authorize(
     uow: UnitOfWork,
     stripe: StripeGateway,
@@ -162,7 +154,9 @@ async def authorize(
     if (booking_id is None) == (extension_id is None):
         raise PaymentTargetError()
     async with uow:
-        await _serialize(
+        # One payment decision per booking or extension at a time, so two requests arriving
+        # together cannot both create a payment.
+        await locks.serialize(
             uow, f"extension:{extension_id}" if extension_id else f"booking:{booking_id}"
         )
         existing = await _latest_for(uow, booking_id=booking_id, extension_id=extension_id)
@@ -324,7 +318,7 @@ async def charge_extension(
 ) -> None:
     """An approved extension is charged (inside the consumer's unit of work): its held
     payment is captured, or the user's default card is charged now."""
-    await _serialize(uow, f"extension:{extension_id}")
+    await locks.serialize(uow, f"extension:{extension_id}")
     payment = await _latest_for(uow, extension_id=extension_id)
     if payment is not None and payment.stripe_payment_intent_id is not None:
         if payment.status in _OPEN:

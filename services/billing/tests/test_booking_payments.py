@@ -43,6 +43,19 @@ def _status_changed(
     )
 
 
+def _extension_approved(
+    user_id: str, extension_id: str, booking_id: str | None = None
+) -> ExtensionApproved:
+    return ExtensionApproved(
+        extension_id=extension_id,
+        booking_id=booking_id or new_user_id(),
+        user_id=user_id,
+        amount_cents=4500,
+        currency="eur",
+        approved_at=datetime.now(UTC),
+    )
+
+
 async def test_a_booking_payment_is_held_then_captured_when_the_booking_completes(
     billing: Billing,
 ) -> None:
@@ -173,14 +186,7 @@ async def test_an_approved_extension_is_charged_once(billing: Billing) -> None:
     )
     assert card.status_code == 201
     extension_id, booking_id = new_user_id(), new_user_id()
-    approved = ExtensionApproved(
-        extension_id=extension_id,
-        booking_id=booking_id,
-        user_id=user_id,
-        amount_cents=4500,
-        currency="eur",
-        approved_at=datetime.now(UTC),
-    )
+    approved = _extension_approved(user_id, extension_id, booking_id)
     first = await billing.publish_booking_event(approved)
     second = await billing.publish_booking_event(approved)  # approved twice (a retried publish)
     charged = await billing.wait_for_payment_event(extension_id=extension_id)
@@ -214,16 +220,7 @@ async def test_an_extension_charged_to_a_failing_card_gives_a_failed_payment(
         headers=bearer(user_id),
     )
     extension_id = new_user_id()
-    await billing.publish_booking_event(
-        ExtensionApproved(
-            extension_id=extension_id,
-            booking_id=new_user_id(),
-            user_id=user_id,
-            amount_cents=4500,
-            currency="eur",
-            approved_at=datetime.now(UTC),
-        )
-    )
+    await billing.publish_booking_event(_extension_approved(user_id, extension_id))
     failed = await billing.wait_for_payment_event(extension_id=extension_id)
     assert isinstance(failed, PaymentFailed) and failed.failure_code
 
@@ -325,14 +322,7 @@ async def test_a_webhook_before_the_intent_id_is_stored_still_announces_the_outc
     ) == [intent.id, "SUCCEEDED"]
 
     redelivered = await billing.publish_booking_event(
-        ExtensionApproved(
-            extension_id=extension_id,
-            booking_id=booking_id,
-            user_id=user_id,
-            amount_cents=4500,
-            currency="eur",
-            approved_at=datetime.now(UTC),
-        )
+        _extension_approved(user_id, extension_id, booking_id)
     )
     await billing.wait_until_handled(redelivered, "billing.bookings")
     await _wait_for_webhook(billing, intent.id, "payment_intent.succeeded")

@@ -252,14 +252,11 @@ async def capture_booking(
         state = await stripe.capture_payment_intent(state.payment_intent_id)
     elif state.status is StripePaymentStatus.PENDING:
         # Completed without ever being authorised: nothing can be captured.
-        state = PaymentIntentState(
-            payment_intent_id=state.payment_intent_id,
-            status=StripePaymentStatus.FAILED,
-            amount_cents=state.amount_cents,
-            currency=state.currency,
-            client_secret=None,
-            failure_code="payment_not_authorized",
-            failure_message="The payment was never authorised; nothing to capture.",
+        state = _failed_here(
+            state.payment_intent_id,
+            payment,
+            "payment_not_authorized",
+            "The payment was never authorised; nothing to capture.",
         )
     _apply(uow, payment, state)
 
@@ -331,30 +328,31 @@ async def charge_extension(
     if payment is not None and payment.status != StripePaymentStatus.PENDING:
         return  # failed without reaching Stripe (no card): once per extension
     card = await _default_card(uow, user_id)
-    if card is None:
-        if payment is None:
-            payment = StripePayment(  # one target per payment: the extension only
-                user_id=user_id,
-                extension_id=extension_id,
-                amount_cents=amount_cents,
-                currency=currency,
-                capture_method="automatic",
-            )
+    if payment is None:  # else a charge interrupted before Stripe answered: continue it
+        payment = StripePayment(  # one target per payment: the extension only
+            user_id=user_id,
+            extension_id=extension_id,
+            amount_cents=amount_cents,
+            currency=currency,
+            capture_method="automatic",
+        )
+        if card is None:
             uow.session.add(payment)
             await uow.session.flush()
-        _apply(uow, payment, _no_card(payment))
-        return
-    if payment is None:  # else a charge interrupted before Stripe answered: continue it
-        payment = await _committed_pending(
+        else:
+            payment = await _committed_pending(uow, payment)
+    if card is None:
+        _apply(
             uow,
-            StripePayment(
-                user_id=user_id,
-                extension_id=extension_id,
-                amount_cents=amount_cents,
-                currency=currency,
-                capture_method="automatic",
+            payment,
+            _failed_here(
+                f"none:{payment.id}",
+                payment,
+                "no_payment_method",
+                "The user has no default payment method.",
             ),
         )
+        return
     state = await _create_intent(
         stripe,
         payment,
@@ -365,15 +363,18 @@ async def charge_extension(
     _take_intent(uow, payment, state)
 
 
-def _no_card(payment: StripePayment) -> PaymentIntentState:
+def _failed_here(
+    payment_intent_id: str, payment: StripePayment, code: str, message: str
+) -> PaymentIntentState:
+    """A failure we decide (Stripe could not be asked to charge), in Stripe's terms."""
     return PaymentIntentState(
-        payment_intent_id=f"none:{payment.id}",
+        payment_intent_id=payment_intent_id,
         status=StripePaymentStatus.FAILED,
         amount_cents=payment.amount_cents,
         currency=payment.currency,
         client_secret=None,
-        failure_code="no_payment_method",
-        failure_message="The user has no default payment method.",
+        failure_code=code,
+        failure_message=message,
     )
 
 

@@ -29,6 +29,9 @@ PROCFILE = ROOT / "deploy" / "Procfile.dev"
 README = ROOT / "README.md"
 DOCKERFILE = "deploy/Dockerfile"
 INFRA = ("postgres", "rabbitmq")
+# Development stand-ins run from public images, not ours: localstripe (a fake Stripe API).
+STAND_INS = ("localstripe",)
+LOCALSTRIPE_URL = "http://localstripe:8420"
 
 # DESIGN.md, table "Contexts": the port of each service.
 DESIGN_PORTS = {
@@ -137,7 +140,7 @@ def healthcheck_text(spec: dict[str, Any]) -> str:
 
 
 def app_services(compose: Compose) -> list[str]:
-    return [name for name in compose["services"] if name not in INFRA]
+    return [name for name in compose["services"] if name not in (*INFRA, *STAND_INS)]
 
 
 # --- checks -------------------------------------------------------------------------------
@@ -191,7 +194,7 @@ def check_commands(compose: Compose) -> list[str]:
 def check_environment(compose: Compose) -> list[str]:
     problems = []
     for name, spec in compose["services"].items():
-        if name in INFRA:
+        if name in INFRA or name in STAND_INS:
             continue
         own = next((s for s in SERVICES if name in (f"{s}-api", f"{s}-worker")), None)
         env = environment(spec)
@@ -275,6 +278,31 @@ def check_infrastructure(compose: Compose) -> list[str]:
     return problems
 
 
+def check_localstripe(compose: Compose) -> list[str]:
+    """Billing talks to the localstripe service, which starts (and is healthy) first."""
+    spec = compose["services"].get("localstripe")
+    if spec is None:
+        return ["no localstripe service"]
+    problems = []
+    command = " ".join(argv(spec.get("command")))
+    port = urlsplit(LOCALSTRIPE_URL).port
+    if "pip install" not in command or f"localstripe --port {port}" not in command:
+        problems.append(f"localstripe must install and run localstripe --port {port}")
+    webhook = "http://billing-api:8002/api/v1/webhooks/stripe"
+    if "/_config/webhooks/" not in command or webhook not in command:
+        problems.append("localstripe does not register billing-api's webhook endpoint")
+    if not healthcheck_text(spec):
+        problems.append("localstripe has no healthcheck")
+    for name in ("billing-api", "billing-worker"):
+        billing = compose["services"].get(name, {})
+        base = environment(billing).get("BILLING_STRIPE_API_BASE")
+        if base != LOCALSTRIPE_URL:
+            problems.append(f"{name}: BILLING_STRIPE_API_BASE is {base}, not {LOCALSTRIPE_URL}")
+        if depends_on(billing).get("localstripe") != "service_healthy":
+            problems.append(f"{name} does not wait for localstripe to be healthy")
+    return problems
+
+
 def parse_procfile(text: str) -> dict[str, str]:
     entries: dict[str, str] = {}
     for line in text.splitlines():
@@ -344,6 +372,7 @@ def test_services_are_found() -> None:
         check_start_order,
         check_images,
         check_infrastructure,
+        check_localstripe,
     ],
 )
 def test_compose(compose: Compose, check: Any) -> None:
@@ -419,6 +448,18 @@ def test_a_missing_service_is_caught(compose: Compose) -> None:
     changed = copy.deepcopy(compose)
     del changed["services"]["market_data-worker"]
     assert check_services_present(changed) == ["no compose service 'market_data-worker'"]
+
+
+def test_billing_pointed_elsewhere_than_localstripe_is_caught(compose: Compose) -> None:
+    env = {
+        **environment(compose["services"]["billing-worker"]),
+        "BILLING_STRIPE_API_BASE": "http://127.0.0.1:8420",
+    }
+    changed = mutated(compose, "billing-worker", environment=env)
+    assert any("billing-worker: BILLING_STRIPE_API_BASE" in p for p in check_localstripe(changed))
+    changed = copy.deepcopy(compose)
+    del changed["services"]["localstripe"]
+    assert check_localstripe(changed) == ["no localstripe service"]
 
 
 def test_a_procfile_without_an_entry_is_caught() -> None:

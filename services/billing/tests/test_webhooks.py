@@ -6,13 +6,21 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
+from datetime import UTC, datetime
 from typing import Any
+
+import pytest
+
+from billing.domain import stripe_events
+from billing.stripe_gateway import StripeRequestError
 
 from .conftest import Billing
 from .helpers import (
     OLD_WEBHOOK_SECRET,
     WEBHOOK_SECRET,
     bearer,
+    new_user_id,
     signature_header,
     stripe_event,
     wait_until,
@@ -169,3 +177,67 @@ async def test_an_older_event_arriving_late_never_rolls_the_subscription_back(
         await wait_until(lambda b=body: _processed(billing, b), what="the event applied")
     mine = (await billing.http.get("/api/v1/subscription", headers=auth)).json()
     assert (mine["tier"], mine["revision"]) == ("FREE", 4)
+
+
+async def test_a_failure_to_apply_an_event_is_recorded_on_it_then_a_retry_applies_it(
+    billing: Billing, free_port: int
+) -> None:
+    """Stripe is down while the event is applied: the consumer's transaction rolls back, but
+    the event row keeps the error and the attempt for operators; the retry applies it."""
+    user_id = await billing.register_user()
+    intent = await billing.stripe.v1.payment_intents.create_async(
+        {"amount": 4500, "currency": "eur", "payment_method": "pm_card_visa", "confirm": True}
+    )
+
+    async def stripes_own_webhook_done() -> bool:  # before the payment exists: no effect
+        done = await billing.scalar(
+            "SELECT count(*) FROM stripe_events WHERE object_id = :p AND processed_at IS NOT NULL",
+            p=intent.id,
+        )
+        return bool(done == 1)
+
+    await wait_until(stripes_own_webhook_done, what="localstripe's own webhook")
+    payment_id = str(uuid.uuid4())
+    await billing.execute(
+        "INSERT INTO stripe_payments (id, user_id, booking_id, tokens_granted, amount_cents, "
+        "currency, capture_method, status, stripe_payment_intent_id, created_at, updated_at) "
+        "VALUES (:id, :u, :b, 0, 4500, 'eur', 'automatic', 'PENDING', :pi, now(), now())",
+        id=payment_id,
+        u=user_id,
+        b=new_user_id(),
+        pi=intent.id,
+    )
+    body = stripe_event(
+        "payment_intent.succeeded", {"id": intent.id, "object": "payment_intent"}, created=1
+    )
+    row_id = str(uuid.uuid4())
+    await billing.execute(
+        "INSERT INTO stripe_events (id, stripe_event_id, type, livemode, object_id, "
+        "stripe_created_at, payload, received_at, attempts) VALUES (:id, :e, "
+        "'payment_intent.succeeded', false, :pi, now(), :body, now(), 0)",
+        id=row_id,
+        e=json.loads(body)["id"],
+        pi=intent.id,
+        body=body.decode(),
+    )
+    state = "SELECT array[attempts::text, last_error, processed_at::text] FROM stripe_events "
+    state += "WHERE id = :id"
+
+    with pytest.raises(StripeRequestError):
+        async with billing.uow() as uow:
+            await stripe_events.process(
+                uow, billing.unreachable_gateway(free_port), row_id, now=datetime.now(UTC)
+            )
+    attempts, last_error, processed_at = await billing.scalar(state, id=row_id)
+    assert (attempts, processed_at) == ("1", None)
+    assert last_error.startswith("StripeRequestError")
+    payment = "SELECT status FROM stripe_payments WHERE id = :p"
+    assert await billing.scalar(payment, p=payment_id) == "PENDING"
+
+    async with billing.uow() as uow:  # the retry, with Stripe back
+        await stripe_events.process(uow, billing.gateway(), row_id, now=datetime.now(UTC))
+        await uow.commit()
+    attempts, last_error, processed_at = await billing.scalar(state, id=row_id)
+    assert attempts == "2" and processed_at is not None
+    assert last_error.startswith("StripeRequestError")  # the history stays
+    assert await billing.scalar(payment, p=payment_id) == "SUCCEEDED"

@@ -4,17 +4,20 @@ an approved extension is charged. Each outcome is announced once, on the transit
 billing.payment.succeeded / .failed naming the booking or the extension.
 
 A payment names exactly one target: an extension's payment names the extension only.
-A payment row is locked while it talks to Stripe and only moves forward (a late webhook
-showing an older state of the intent changes nothing).
+Its row is committed (PENDING) before its intent is created, and the intent names it in its
+metadata, so a webhook that overtakes Stripe's answer still finds it (payment_intents). A
+payment only moves forward (a late webhook showing an older state changes nothing), so the
+answer and the webhook together announce its outcome once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import insert
 from sqlmodel import col, select
 
+from billing.domain import locks, payment_intents
 from billing.models import Customer, PaymentMethod, StripePayment, StripePaymentStatus, utc_now
 from billing.stripe_gateway import StripeGateway
 from billing.stripe_gateway.mapping import PaymentIntentState
@@ -134,23 +137,6 @@ async def _latest_for(
     return payment
 
 
-async def _serialize(uow: UnitOfWork, target: str) -> None:
-    """One payment decision per booking or extension at a time (until this transaction
-    ends), so two deliveries arriving together cannot both create a payment."""
-    await uow.session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:target, 0))"), {"target": target}
-    )
-
-
-async def _attempts(uow: UnitOfWork, booking_id: str) -> int:
-    rows = await uow.session.execute(
-        select(col(StripePayment.id)).where(
-            col(StripePayment.booking_id) == booking_id, col(StripePayment.extension_id).is_(None)
-        )
-    )
-    return len(rows.all())
-
-
 async def authorize(
     uow: UnitOfWork,
     stripe: StripeGateway,
@@ -168,49 +154,86 @@ async def authorize(
     if (booking_id is None) == (extension_id is None):
         raise PaymentTargetError()
     async with uow:
-        await _serialize(
+        # One payment decision per booking or extension at a time, so two requests arriving
+        # together cannot both create a payment.
+        await locks.serialize(
             uow, f"extension:{extension_id}" if extension_id else f"booking:{booking_id}"
         )
         existing = await _latest_for(uow, booking_id=booking_id, extension_id=extension_id)
-        if existing is not None and (
-            existing.status in _OPEN or existing.status == StripePaymentStatus.SUCCEEDED
+        if (
+            existing is not None
+            and existing.stripe_payment_intent_id is not None
+            and (existing.status in _OPEN or existing.status == StripePaymentStatus.SUCCEEDED)
         ):
-            assert existing.stripe_payment_intent_id is not None
             state = await stripe.retrieve_payment_intent(existing.stripe_payment_intent_id)
             return BookingPayment(existing, state.client_secret if state else None)
-        if extension_id is not None and existing is not None:
+        if existing is not None and existing.status == StripePaymentStatus.PENDING:
+            payment = existing  # its intent was never stored (Stripe failed): continue it
+        elif extension_id is not None and existing is not None:
             raise ProblemError(409, "Conflict", "The extension's payment is closed.")
-        attempt = await _attempts(uow, booking_id) if booking_id is not None else 0
-        payment = StripePayment(
-            user_id=user_id,
-            booking_id=booking_id,
-            extension_id=extension_id,
-            amount_cents=amount_cents,
-            currency=currency,
-            capture_method="manual",
-        )
-        target = f"extension:{extension_id}" if extension_id else f"booking:{booking_id}:{attempt}"
-        state = await stripe.create_payment_intent(
-            target_id=target,
-            amount_cents=amount_cents,
-            currency=currency,
-            capture_method="manual",
-            metadata={
-                "payment_id": payment.id,
-                "user_id": user_id,
-                **({"booking_id": booking_id} if booking_id else {}),
-                **({"extension_id": extension_id} if extension_id else {}),
-            },
-            stripe_customer_id=await _stripe_customer_id(uow, user_id),
-            stripe_payment_method_id=stripe_payment_method_id,
-            confirm=stripe_payment_method_id is not None,
-        )
+        else:
+            payment = StripePayment(
+                user_id=user_id,
+                booking_id=booking_id,
+                extension_id=extension_id,
+                amount_cents=amount_cents,
+                currency=currency,
+                capture_method="manual",
+            )
+            uow.session.add(payment)
+        stripe_customer_id = await _stripe_customer_id(uow, user_id)
+        # Committed before Stripe is called: the intent's webhook can find it by its id.
+        await uow.commit()
+
+    state = await _create_intent(
+        stripe,
+        payment,
+        stripe_customer_id=stripe_customer_id,
+        stripe_payment_method_id=stripe_payment_method_id,
+    )
+    async with uow:
+        locked = await payment_intents.locked_payment(uow, col(StripePayment.id) == payment.id)
+        assert locked is not None
+        _take_intent(uow, locked, state)
+        await uow.commit()
+    return BookingPayment(locked, state.client_secret)
+
+
+async def _create_intent(
+    stripe: StripeGateway,
+    payment: StripePayment,
+    *,
+    stripe_customer_id: str | None,
+    stripe_payment_method_id: str | None,
+    booking_id: str | None = None,
+) -> PaymentIntentState:
+    """The payment's intent (one per payment: a retry gets the same one), naming the payment
+    in its metadata (and the booking an extension belongs to); confirmed now when a payment
+    method is given."""
+    booking_id = booking_id or payment.booking_id
+    return await stripe.create_payment_intent(
+        target_id=f"payment:{payment.id}",
+        amount_cents=payment.amount_cents,
+        currency=payment.currency,
+        capture_method=payment.capture_method,
+        metadata={
+            "payment_id": payment.id,
+            "user_id": payment.user_id,
+            **({"booking_id": booking_id} if booking_id else {}),
+            **({"extension_id": payment.extension_id} if payment.extension_id else {}),
+        },
+        stripe_customer_id=stripe_customer_id,
+        stripe_payment_method_id=stripe_payment_method_id,
+        confirm=stripe_payment_method_id is not None,
+    )
+
+
+def _take_intent(uow: UnitOfWork, payment: StripePayment, state: PaymentIntentState) -> None:
+    """Stripe's answer: the intent id (unless a webhook stored it first) and its state."""
+    if payment.stripe_payment_intent_id is None:
         payment.stripe_payment_intent_id = state.payment_intent_id
         uow.session.add(payment)
-        await uow.session.flush()
-        _apply(uow, payment, state)
-        await uow.commit()
-        return BookingPayment(payment, state.client_secret)
+    _apply(uow, payment, state)
 
 
 async def capture_booking(
@@ -229,14 +252,11 @@ async def capture_booking(
         state = await stripe.capture_payment_intent(state.payment_intent_id)
     elif state.status is StripePaymentStatus.PENDING:
         # Completed without ever being authorised: nothing can be captured.
-        state = PaymentIntentState(
-            payment_intent_id=state.payment_intent_id,
-            status=StripePaymentStatus.FAILED,
-            amount_cents=state.amount_cents,
-            currency=state.currency,
-            client_secret=None,
-            failure_code="payment_not_authorized",
-            failure_message="The payment was never authorised; nothing to capture.",
+        state = _failed_here(
+            state.payment_intent_id,
+            payment,
+            "payment_not_authorized",
+            "The payment was never authorised; nothing to capture.",
         )
     _apply(uow, payment, state)
 
@@ -295,7 +315,7 @@ async def charge_extension(
 ) -> None:
     """An approved extension is charged (inside the consumer's unit of work): its held
     payment is captured, or the user's default card is charged now."""
-    await _serialize(uow, f"extension:{extension_id}")
+    await locks.serialize(uow, f"extension:{extension_id}")
     payment = await _latest_for(uow, extension_id=extension_id)
     if payment is not None and payment.stripe_payment_intent_id is not None:
         if payment.status in _OPEN:
@@ -305,66 +325,75 @@ async def charge_extension(
             if state is not None:
                 _apply(uow, payment, state)
         return  # charged (or failed) before: once per extension
-    if payment is not None:
+    if payment is not None and payment.status != StripePaymentStatus.PENDING:
         return  # failed without reaching Stripe (no card): once per extension
-    payment = StripePayment(  # one target per payment: the extension (it names its booking)
-        user_id=user_id,
-        extension_id=extension_id,
-        amount_cents=amount_cents,
-        currency=currency,
-        capture_method="automatic",
-    )
     card = await _default_card(uow, user_id)
+    if payment is None:  # else a charge interrupted before Stripe answered: continue it
+        payment = StripePayment(  # one target per payment: the extension only
+            user_id=user_id,
+            extension_id=extension_id,
+            amount_cents=amount_cents,
+            currency=currency,
+            capture_method="automatic",
+        )
+        if card is None:
+            uow.session.add(payment)
+            await uow.session.flush()
+        else:
+            payment = await _committed_pending(uow, payment)
     if card is None:
-        uow.session.add(payment)
-        await uow.session.flush()
         _apply(
             uow,
             payment,
-            PaymentIntentState(
-                payment_intent_id=f"none:{payment.id}",
-                status=StripePaymentStatus.FAILED,
-                amount_cents=amount_cents,
-                currency=currency,
-                client_secret=None,
-                failure_code="no_payment_method",
-                failure_message="The user has no default payment method.",
+            _failed_here(
+                f"none:{payment.id}",
+                payment,
+                "no_payment_method",
+                "The user has no default payment method.",
             ),
         )
         return
-    state = await stripe.create_payment_intent(
-        target_id=f"extension:{extension_id}",
-        amount_cents=amount_cents,
-        currency=currency,
-        capture_method="automatic",
-        metadata={
-            "payment_id": payment.id,
-            "user_id": user_id,
-            "booking_id": booking_id,
-            "extension_id": extension_id,
-        },
+    state = await _create_intent(
+        stripe,
+        payment,
         stripe_customer_id=await _stripe_customer_id(uow, user_id),
         stripe_payment_method_id=card,
-        confirm=True,
+        booking_id=booking_id,
     )
-    payment.stripe_payment_intent_id = state.payment_intent_id
-    uow.session.add(payment)
-    await uow.session.flush()
-    _apply(uow, payment, state)
+    _take_intent(uow, payment, state)
 
 
-async def sync_intent(uow: UnitOfWork, stripe: StripeGateway, payment_intent_id: str) -> None:
-    """A webhook about an intent: its current state (re-read from Stripe) moves our payment
-    forward, if it is one of ours."""
-    payment: StripePayment | None = (
-        await uow.session.execute(
-            select(StripePayment)
-            .where(col(StripePayment.stripe_payment_intent_id) == payment_intent_id)
-            .with_for_update()
-        )
-    ).scalar_one_or_none()
-    if payment is None:
-        return
-    state = await stripe.retrieve_payment_intent(payment_intent_id)
+def _failed_here(
+    payment_intent_id: str, payment: StripePayment, code: str, message: str
+) -> PaymentIntentState:
+    """A failure we decide (Stripe could not be asked to charge), in Stripe's terms."""
+    return PaymentIntentState(
+        payment_intent_id=payment_intent_id,
+        status=StripePaymentStatus.FAILED,
+        amount_cents=payment.amount_cents,
+        currency=payment.currency,
+        client_secret=None,
+        failure_code=code,
+        failure_message=message,
+    )
+
+
+async def _committed_pending(uow: UnitOfWork, payment: StripePayment) -> StripePayment:
+    """Store the payment in a transaction of its own, before Stripe is called (the consumer's
+    transaction commits only after the call): the intent's webhook, or a redelivery after a
+    crash, finds it. Returned locked in `uow`'s transaction."""
+    async with uow.database.engine.begin() as connection:
+        await connection.execute(insert(StripePayment).values(**payment.model_dump()))
+    locked = await payment_intents.locked_payment(uow, col(StripePayment.id) == payment.id)
+    assert locked is not None
+    return locked
+
+
+async def sync_intent(uow: UnitOfWork, stripe: StripeGateway, payment: StripePayment) -> None:
+    """A webhook about a booking or extension intent (inside the consumer's unit of work, the
+    payment found and locked by payment_intents.payment_of_intent): the intent's current state
+    (re-read from Stripe) moves the payment forward."""
+    assert payment.stripe_payment_intent_id is not None
+    state = await stripe.retrieve_payment_intent(payment.stripe_payment_intent_id)
     if state is not None:
         _apply(uow, payment, state)

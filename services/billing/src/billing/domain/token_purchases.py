@@ -22,7 +22,7 @@ import structlog
 from sqlalchemy import or_
 from sqlmodel import col, select
 
-from billing.domain import ledger
+from billing.domain import ledger, payment_intents
 from billing.domain.accounts import customer_of, ensure_stripe_customer
 from billing.domain.errors import (
     NoTokenBalanceError,
@@ -239,41 +239,21 @@ async def _credit(uow: UnitOfWork, payment: StripePayment, state: PaymentIntentS
 
 
 async def _locked_purchase(uow: UnitOfWork, matches: Any) -> StripePayment | None:
-    payment: StripePayment | None = (
-        await uow.session.execute(
-            select(StripePayment)
-            .where(matches, col(StripePayment.package_id).is_not(None))
-            .with_for_update()
-        )
-    ).scalar_one_or_none()
-    return payment
-
-
-async def sync_intent(
-    uow: UnitOfWork, stripe: StripeGateway, payment_intent_id: str, *, payment_id: str | None
-) -> bool:
-    """A webhook about an intent (inside the consumer's unit of work): if it pays for a token
-    package of ours, its current state (re-read from Stripe, so an older event cannot roll it
-    back) moves the payment forward. False if the intent is not a token purchase."""
-    payment = await _locked_purchase(
-        uow, col(StripePayment.stripe_payment_intent_id) == payment_intent_id
+    return await payment_intents.locked_payment(
+        uow, matches, col(StripePayment.package_id).is_not(None)
     )
-    if payment is None and payment_id is not None:
-        # Named by the intent's metadata: the webhook overtook the request storing the id.
-        payment = await _locked_purchase(uow, col(StripePayment.id) == payment_id)
-    if payment is None:
-        return False
-    if payment.stripe_payment_intent_id is None:
-        payment.stripe_payment_intent_id = payment_intent_id
-        uow.session.add(payment)
-    elif payment.stripe_payment_intent_id != payment_intent_id:
-        log.error("token_purchase.foreign_intent", payment_id=payment.id, pi=payment_intent_id)
-        return True
+
+
+async def sync_intent(uow: UnitOfWork, stripe: StripeGateway, payment: StripePayment) -> None:
+    """A webhook about a token package's intent (inside the consumer's unit of work, the
+    payment found and locked by payment_intents.payment_of_intent): the intent's current state
+    (re-read from Stripe, so an older event cannot roll it back) moves the payment forward."""
+    assert payment.stripe_payment_intent_id is not None
     if payment.status in _FINAL:
-        return True
-    state = await stripe.retrieve_payment_intent(payment_intent_id)
+        return
+    state = await stripe.retrieve_payment_intent(payment.stripe_payment_intent_id)
     if state is None:
-        return True
+        return
     if state.status is StripePaymentStatus.SUCCEEDED:
         await _credit(uow, payment, state)
     elif state.status is StripePaymentStatus.FAILED:
@@ -282,7 +262,6 @@ async def sync_intent(
         payment.status = StripePaymentStatus.CANCELED
         payment.updated_at = utc_now()
         uow.session.add(payment)
-    return True
 
 
 async def list_mine(

@@ -22,12 +22,12 @@ from identity.credentials.api_key_secrets import ApiKeyKind, issue_secret
 from identity.credentials.opaque_tokens import TokenDigester
 from identity.domain.audit import AuditAction, record_audit
 from identity.domain.idempotency import IdempotencyKeyReusedError, request_fingerprint
-from identity.domain.keyset_cursors import newest_first, page_of
 from identity.domain.plan_tiers import user_tier
 from identity.domain.sessions import ClientInfo
 from identity.models import ApiKey, ApiKeyStatus, TrialApiKey, TrialWorkspace, User
 from lib_contracts.identity import ApiKeyCreated, ApiKeyRevoked
 from lib_database import UnitOfWork
+from lib_database.keyset import newest_first, page_of
 from lib_web.problems import ConflictError, NotFoundError, ProblemError
 
 

@@ -21,12 +21,12 @@ from identity.credentials.kit import CredentialKit
 from identity.credentials.provider_token_cipher import ProviderTokenCipher
 from identity.domain.accounts import new_referral_code, normalise_email
 from identity.domain.audit import AuditAction, record_audit
-from identity.domain.keyset_cursors import newest_first, page_of
 from identity.domain.provider_tokens import StoredTokens, write_tokens
 from identity.domain.sessions import ClientInfo, TokenGrant, is_session_active, open_session
 from identity.models import Account, User, UserRole
 from lib_contracts.identity import UserRegistered
 from lib_database import UnitOfWork
+from lib_database.keyset import newest_first, page_of
 from lib_web.problems import ConflictError, NotFoundError, ProblemError
 
 ACCOUNT_TYPE_OIDC = "oidc"

@@ -22,7 +22,6 @@ from identity.credentials.api_key_secrets import ApiKeyKind, issue_secret
 from identity.credentials.opaque_tokens import TokenDigester
 from identity.domain.audit import AuditAction, record_audit
 from identity.domain.idempotency import IdempotencyKeyReusedError, request_fingerprint
-from identity.domain.keyset_cursors import newest_first, page_of
 from identity.domain.sessions import ClientInfo
 from identity.models import TrialApiKey, TrialStatus, TrialTier, TrialWorkspace, User
 from lib_contracts.identity import (
@@ -33,6 +32,7 @@ from lib_contracts.identity import (
     TrialExpired,
 )
 from lib_database import UnitOfWork
+from lib_database.keyset import newest_first, page_of
 from lib_web.problems import ConflictError, NotFoundError, ProblemError
 
 TRIAL_KEY_ACTIVE = "active"

@@ -8,6 +8,7 @@ import structlog
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel
 
+from lib_database.keyset import decode_cursor
 from lib_messaging.context import correlation_id_var
 from lib_settings import ServiceSettings
 from lib_web import NotFoundError
@@ -64,6 +65,11 @@ def demo_router() -> APIRouter:
     @router.get("/private")
     async def private() -> None:
         raise HTTPException(401, "Bearer token required.", headers={"WWW-Authenticate": "Bearer"})
+
+    @router.get("/pages")
+    async def page_after(cursor: str) -> dict[str, str]:
+        created_at, row_id = decode_cursor(cursor)
+        return {"createdAt": created_at.isoformat(), "id": row_id}
 
     @router.get("/boom")
     async def boom() -> None:

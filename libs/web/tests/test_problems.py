@@ -1,5 +1,8 @@
+from datetime import UTC, datetime
+
 import httpx
 
+from lib_database.keyset import encode_cursor
 from lib_web import PROBLEM_MEDIA_TYPE
 
 
@@ -72,3 +75,20 @@ async def test_unhandled_exception_is_bare_500_problem(client: httpx.AsyncClient
     assert "hunter2" not in response.text
     assert "Traceback" not in response.text
     assert "RuntimeError" not in response.text
+
+
+async def test_invalid_page_cursor_is_400_problem(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/pages", params={"cursor": "not-a-cursor"})
+    assert response.status_code == 400
+    assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
+    body = response.json()
+    assert body["title"] == "Bad Request"
+    assert body["detail"] == "The cursor is not valid."
+    assert body["instance"] == "/api/v1/pages"
+
+
+async def test_valid_page_cursor_reaches_the_route(client: httpx.AsyncClient) -> None:
+    cursor = encode_cursor(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "row-1")
+    response = await client.get("/api/v1/pages", params={"cursor": cursor})
+    assert response.status_code == 200
+    assert response.json() == {"createdAt": "2026-01-02T03:04:05+00:00", "id": "row-1"}

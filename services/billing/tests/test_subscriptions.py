@@ -204,6 +204,12 @@ async def test_idempotency_key_replays_the_first_answer(billing: Billing) -> Non
     )
     assert first.status_code == again.status_code == 200, first.text
     assert first.json() == again.json()
+    # A key is unique per route: its method and path template are the scope it was kept under.
+    scope = await billing.scalar(
+        "SELECT scope FROM idempotency_keys WHERE user_id = :u AND key = 'subscribe-basic-1'",
+        u=user_id,
+    )
+    assert scope == "POST /api/v1/subscription"
     other_body = await billing.http.post(
         "/api/v1/subscription", json={"planId": "plan_premium"}, headers=headers
     )

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lib_database.keyset import InvalidCursorError
 from lib_messaging.context import correlation_id_var
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -187,9 +188,15 @@ async def _validation_error_handler(request: Request, exc: Exception) -> Respons
     )
 
 
+async def _invalid_cursor_handler(request: Request, exc: Exception) -> Response:
+    # A page cursor the client made up or mangled: its mistake, like any bad query value.
+    return problem_response(400, "Bad Request", detail=str(exc), instance=request.url.path)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Answer HTTP, validation and domain errors with problem+json."""
     app.add_exception_handler(ProblemError, _problem_error_handler)
+    app.add_exception_handler(InvalidCursorError, _invalid_cursor_handler)
     app.add_exception_handler(StarletteHTTPException, _http_exception_handler)
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
 

@@ -8,8 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 from fastapi.responses import JSONResponse
 
-from billing.api.dependencies import DatabaseDep, IdempotencyKey
-from billing.api.idempotent import respond_once
+from billing.api.idempotent import OncePerKeyDep
 from billing.api.token_schemas import AdjustTokensRequest, TransactionResponse
 from billing.domain import tokens
 from lib_auth import Principal, Role, require_role
@@ -26,8 +25,7 @@ async def adjust(
     body: AdjustTokensRequest,
     admin: Annotated[Principal, Depends(require_role(Role.ADMIN))],
     uow: UnitOfWorkDep,
-    database: DatabaseDep,
-    idempotency_key: IdempotencyKey = None,
+    once: OncePerKeyDep,
 ) -> JSONResponse:
     if body.amount == 0:
         raise ProblemError(422, "Unprocessable Content", "An adjustment moves at least 1 token.")
@@ -42,12 +40,4 @@ async def adjust(
         )
         return TransactionResponse.model_validate(row)
 
-    return await respond_once(
-        database,
-        user_id=admin.user_id,
-        scope="POST /api/v1/admin/tokens/adjustments",
-        key=idempotency_key,
-        body=body,
-        status_code=201,
-        respond=respond,
-    )
+    return await once.respond(user_id=admin.user_id, body=body, status_code=201, respond=respond)

@@ -9,13 +9,11 @@ from fastapi.responses import JSONResponse
 
 from billing.api.dependencies import (
     CurrentUserId,
-    DatabaseDep,
-    IdempotencyKey,
     PageCursor,
     PageLimit,
     StripeDep,
 )
-from billing.api.idempotent import respond_once
+from billing.api.idempotent import OncePerKeyDep
 from billing.api.schemas import AttachPaymentMethodRequest, Page, PaymentMethodResponse
 from billing.domain import payment_methods
 from lib_runtime.dependencies import UnitOfWorkDep
@@ -29,12 +27,11 @@ async def attach(
     user_id: CurrentUserId,
     uow: UnitOfWorkDep,
     stripe: StripeDep,
-    database: DatabaseDep,
-    idempotency_key: IdempotencyKey = None,
+    once: OncePerKeyDep,
 ) -> JSONResponse:
     """Attach a Stripe PaymentMethod to the caller; the first one becomes the default."""
     # Names this attach at Stripe: the client's key when given, so a retry attaches once.
-    request_id = f"{user_id}:{idempotency_key or uuid.uuid4()}"
+    request_id = f"{user_id}:{once.key or uuid.uuid4()}"
 
     async def respond() -> PaymentMethodResponse:
         method = await payment_methods.attach(
@@ -47,15 +44,7 @@ async def attach(
         )
         return PaymentMethodResponse.model_validate(method)
 
-    return await respond_once(
-        database,
-        user_id=user_id,
-        scope="POST /api/v1/payment-methods",
-        key=idempotency_key,
-        body=body,
-        status_code=201,
-        respond=respond,
-    )
+    return await once.respond(user_id=user_id, body=body, status_code=201, respond=respond)
 
 
 @router.get("")

@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from billing.api.dependencies import CurrentUserId, DatabaseDep, IdempotencyKey, StripeDep
-from billing.api.idempotent import respond_once
+from billing.api.dependencies import CurrentUserId, StripeDep
+from billing.api.idempotent import OncePerKey, OncePerKeyDep
 from billing.api.schemas import ChangePlanRequest, SubscriptionResponse
 from billing.domain import subscriptions
 from billing.domain.subscriptions import SubscriptionView
@@ -18,25 +18,15 @@ router = APIRouter(prefix="/api/v1/subscription", tags=["subscription"])
 
 
 async def _once(
-    database: DatabaseDep,
+    once: OncePerKey,
     user_id: str,
-    scope: str,
-    key: str | None,
     body: ChangePlanRequest | None,
     change: Callable[[], Awaitable[SubscriptionView]],
 ) -> JSONResponse:
     async def respond() -> SubscriptionResponse:
         return SubscriptionResponse.of(await change())
 
-    return await respond_once(
-        database,
-        user_id=user_id,
-        scope=scope,
-        key=key,
-        body=body,
-        status_code=200,
-        respond=respond,
-    )
+    return await once.respond(user_id=user_id, body=body, status_code=200, respond=respond)
 
 
 @router.get("")
@@ -50,16 +40,13 @@ async def change_plan(
     user_id: CurrentUserId,
     uow: UnitOfWorkDep,
     stripe: StripeDep,
-    database: DatabaseDep,
-    idempotency_key: IdempotencyKey = None,
+    once: OncePerKeyDep,
 ) -> JSONResponse:
     """Subscribe or change plan: a dearer plan starts now and is charged to the default
     payment method; a cheaper one starts at the end of the paid period (`downgradeTo`)."""
     return await _once(
-        database,
+        once,
         user_id,
-        "POST /api/v1/subscription",
-        idempotency_key,
         body,
         lambda: subscriptions.change_plan(uow, stripe, user_id, body.plan_id),
     )
@@ -70,15 +57,12 @@ async def cancel(
     user_id: CurrentUserId,
     uow: UnitOfWorkDep,
     stripe: StripeDep,
-    database: DatabaseDep,
-    idempotency_key: IdempotencyKey = None,
+    once: OncePerKeyDep,
 ) -> JSONResponse:
     """End the paid subscription at the end of its period; the free plan follows."""
     return await _once(
-        database,
+        once,
         user_id,
-        "POST /api/v1/subscription/cancel",
-        idempotency_key,
         None,
         lambda: subscriptions.cancel(uow, stripe, user_id),
     )
@@ -89,15 +73,12 @@ async def resume(
     user_id: CurrentUserId,
     uow: UnitOfWorkDep,
     stripe: StripeDep,
-    database: DatabaseDep,
-    idempotency_key: IdempotencyKey = None,
+    once: OncePerKeyDep,
 ) -> JSONResponse:
     """Keep a cancelled subscription after all (before its period ends)."""
     return await _once(
-        database,
+        once,
         user_id,
-        "POST /api/v1/subscription/resume",
-        idempotency_key,
         None,
         lambda: subscriptions.resume(uow, stripe, user_id),
     )

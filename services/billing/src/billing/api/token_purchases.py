@@ -7,13 +7,11 @@ from fastapi.responses import JSONResponse
 
 from billing.api.dependencies import (
     CurrentUserId,
-    DatabaseDep,
-    IdempotencyKey,
     PageCursor,
     PageLimit,
     StripeDep,
 )
-from billing.api.idempotent import respond_once
+from billing.api.idempotent import OncePerKeyDep
 from billing.api.schemas import Page
 from billing.api.token_schemas import (
     PurchaseResponse,
@@ -34,8 +32,7 @@ async def purchase(
     user_id: CurrentUserId,
     uow: UnitOfWorkDep,
     stripe: StripeDep,
-    database: DatabaseDep,
-    idempotency_key: IdempotencyKey = None,
+    once: OncePerKeyDep,
 ) -> JSONResponse:
     """Buy a token package: a PaymentIntent for its price, confirmed now with a payment
     method. The tokens are credited when Stripe reports the payment succeeded."""
@@ -47,7 +44,7 @@ async def purchase(
             user_id=user_id,
             package_id=body.package_id,
             payment_method_id=body.payment_method_id,
-            request_key=idempotency_key,
+            request_key=once.key,
         )
         payment = started.payment
         assert payment.package_id is not None
@@ -62,15 +59,7 @@ async def purchase(
             failure_code=payment.failure_code,
         )
 
-    return await respond_once(
-        database,
-        user_id=user_id,
-        scope="POST /api/v1/tokens/purchase",
-        key=idempotency_key,
-        body=body,
-        status_code=201,
-        respond=respond,
-    )
+    return await once.respond(user_id=user_id, body=body, status_code=201, respond=respond)
 
 
 @router.get("/purchases")

@@ -10,12 +10,10 @@ from fastapi.responses import JSONResponse
 
 from billing.api.dependencies import (
     CurrentUserId,
-    DatabaseDep,
-    IdempotencyKey,
     PageCursor,
     PageLimit,
 )
-from billing.api.idempotent import respond_once
+from billing.api.idempotent import OncePerKeyDep
 from billing.api.schemas import Page
 from billing.api.token_schemas import (
     CreateVoucherRequest,
@@ -38,8 +36,7 @@ async def redeem(
     body: RedeemVoucherRequest,
     user_id: CurrentUserId,
     uow: UnitOfWorkDep,
-    database: DatabaseDep,
-    idempotency_key: IdempotencyKey = None,
+    once: OncePerKeyDep,
 ) -> JSONResponse:
     """Redeem a voucher for tokens (once per user and voucher)."""
 
@@ -47,15 +44,7 @@ async def redeem(
         redemption = await vouchers.redeem(uow, user_id=user_id, code=body.code)
         return RedemptionResponse.model_validate(redemption)
 
-    return await respond_once(
-        database,
-        user_id=user_id,
-        scope="POST /api/v1/vouchers/redeem",
-        key=idempotency_key,
-        body=body,
-        status_code=200,
-        respond=respond,
-    )
+    return await once.respond(user_id=user_id, body=body, status_code=200, respond=respond)
 
 
 @router.post(
@@ -65,8 +54,7 @@ async def create_voucher(
     body: CreateVoucherRequest,
     admin: AdminPrincipal,
     uow: UnitOfWorkDep,
-    database: DatabaseDep,
-    idempotency_key: IdempotencyKey = None,
+    once: OncePerKeyDep,
 ) -> JSONResponse:
     async def respond() -> VoucherResponse:
         voucher = await vouchers.create(
@@ -81,15 +69,7 @@ async def create_voucher(
         )
         return VoucherResponse.model_validate(voucher)
 
-    return await respond_once(
-        database,
-        user_id=admin.user_id,
-        scope="POST /api/v1/admin/vouchers",
-        key=idempotency_key,
-        body=body,
-        status_code=201,
-        respond=respond,
-    )
+    return await once.respond(user_id=admin.user_id, body=body, status_code=201, respond=respond)
 
 
 @router.get("/api/v1/admin/vouchers")

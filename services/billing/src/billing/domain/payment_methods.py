@@ -11,10 +11,10 @@ from sqlmodel import col, select
 
 from billing.domain.accounts import customer_of, ensure_stripe_customer
 from billing.domain.errors import PaymentMethodNotFoundError
-from billing.domain.keyset import newest_first_page
 from billing.models import PaymentMethod, utc_now
 from billing.stripe_gateway import StripeGateway
 from lib_database import UnitOfWork
+from lib_database.keyset import newest_first_page
 
 
 @dataclass(frozen=True, slots=True)

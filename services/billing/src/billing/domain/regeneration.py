@@ -82,6 +82,29 @@ async def allowance(conn: AsyncConnection, user_id: str) -> PlanAllowance:
     return PlanAllowance(str(row[0]), int(row[1]), int(row[2]))
 
 
+async def _grant_plan_tokens(
+    conn: AsyncConnection,
+    user_id: str,
+    plan: PlanAllowance,
+    *,
+    period: str,
+    rollover: int,
+    now: datetime,
+) -> None:
+    """The period's tokens of the user's plan on the ledger (none on a plan without tokens)."""
+    if plan.tokens_per_month > 0:
+        await ledger.post(
+            conn,
+            user_id=user_id,
+            amount=plan.tokens_per_month,
+            type_=TokenTransactionType.EARN_REGENERATION,
+            source=LEDGER_SOURCE,
+            source_id=period,
+            metadata={"tier": plan.tier, "rollover": rollover},
+            now=now,
+        )
+
+
 async def open_balance(conn: AsyncConnection, user_id: str, *, now: datetime) -> bool:
     """The new user's balance with this period's tokens of their plan (the free plan on
     registration); False if they have a balance already."""
@@ -93,17 +116,7 @@ async def open_balance(conn: AsyncConnection, user_id: str, *, now: datetime) ->
     ).first()
     if opened is None:
         return False
-    if plan.tokens_per_month > 0:
-        await ledger.post(
-            conn,
-            user_id=user_id,
-            amount=plan.tokens_per_month,
-            type_=TokenTransactionType.EARN_REGENERATION,
-            source=LEDGER_SOURCE,
-            source_id=period_of(now),
-            metadata={"tier": plan.tier, "rollover": 0},
-            now=now,
-        )
+    await _grant_plan_tokens(conn, user_id, plan, period=period_of(now), rollover=0, now=now)
     await conn.execute(
         _SET_PERIOD,
         {"user_id": user_id, "plan_tokens": plan.tokens_per_month, "now": now, "tier": plan.tier},
@@ -146,17 +159,7 @@ async def _regenerate(
                 metadata={"maxRollover": plan.max_rollover},
                 now=now,
             )
-        if plan.tokens_per_month > 0:
-            await ledger.post(
-                conn,
-                user_id=user_id,
-                amount=plan.tokens_per_month,
-                type_=TokenTransactionType.EARN_REGENERATION,
-                source=LEDGER_SOURCE,
-                source_id=period,
-                metadata={"tier": plan.tier, "rollover": rollover},
-                now=now,
-            )
+        await _grant_plan_tokens(conn, user_id, plan, period=period, rollover=rollover, now=now)
         await conn.execute(_KEEP_ROLLOVER, {"user_id": user_id, "rollover": rollover})
     await conn.execute(
         _SET_PERIOD,

@@ -31,7 +31,6 @@ from billing.domain.errors import (
     PaymentMethodNotFoundError,
     PurchaseNotFoundError,
 )
-from billing.domain.keyset import newest_first_page
 from billing.models import (
     PaymentMethod,
     StripePayment,
@@ -44,6 +43,7 @@ from billing.stripe_gateway import StripeGateway
 from billing.stripe_gateway.mapping import PaymentIntentState
 from lib_contracts.billing import TokensPurchased, TokensPurchaseFailed
 from lib_database import UnitOfWork
+from lib_database.keyset import newest_first_page
 
 log = structlog.get_logger(__name__)
 

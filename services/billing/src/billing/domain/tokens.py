@@ -12,7 +12,6 @@ from sqlmodel import col
 
 from billing.domain import ledger, quotas
 from billing.domain.errors import NoTokenBalanceError, TransactionNotFoundError
-from billing.domain.keyset import newest_first_page
 from billing.domain.quotas import QuotaView
 from billing.models import (
     TokensPackage,
@@ -23,6 +22,7 @@ from billing.models import (
 )
 from lib_contracts.identity import ReferralCompleted
 from lib_database import UnitOfWork
+from lib_database.keyset import newest_first_page
 
 REFERRAL_SOURCE = "referral"
 ADMIN_SOURCE = "admin"

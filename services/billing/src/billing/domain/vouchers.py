@@ -28,7 +28,6 @@ from billing.domain.errors import (
     VoucherNotFoundError,
     VoucherUnavailableError,
 )
-from billing.domain.keyset import decode_cursor, encode_cursor
 from billing.models import (
     TokenTransactionType,
     Voucher,
@@ -38,6 +37,7 @@ from billing.models import (
     utc_now,
 )
 from lib_database import UnitOfWork
+from lib_database.keyset import decode_cursor, encode_cursor
 
 LEDGER_SOURCE = "voucher"
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from identity.api.dependencies import (
     ApiKeyPolicyDep,
@@ -18,6 +18,7 @@ from identity.api.dependencies import (
     CredentialKitDep,
     CurrentUser,
 )
+from identity.api.idempotency import IdempotencyKey, mark_replay
 from identity.api.schemas import (
     ApiKeyCreateRequest,
     ApiKeyResponse,
@@ -26,24 +27,16 @@ from identity.api.schemas import (
     Page,
 )
 from identity.domain import api_key_usage, api_keys
-from identity.domain.idempotency import IDEMPOTENCY_KEY_MAX_LENGTH
 from identity.models import ApiKeyStatus
 from lib_runtime.dependencies import UnitOfWorkDep
 
 router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"])
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", min_length=1, max_length=IDEMPOTENCY_KEY_MAX_LENGTH),
-]
-REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_USAGE_DAYS = 90
 
 
 def _issued(issued: api_keys.IssuedApiKey, response: Response) -> IssuedApiKeyResponse:
-    if issued.replayed:
-        response.status_code = status.HTTP_200_OK
-        response.headers[REPLAYED_HEADER] = "true"
+    mark_replay(issued.replayed, response)
     return IssuedApiKeyResponse.of_issued(issued)
 
 

@@ -10,8 +10,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from identity.api.api_keys import REPLAYED_HEADER, IdempotencyKey
 from identity.api.dependencies import ClientInfoDep, CredentialKitDep, CurrentUser, TrialPolicyDep
+from identity.api.idempotency import IdempotencyKey, mark_replay
 from identity.api.schemas import (
     IssuedTrialKeyResponse,
     Page,
@@ -30,12 +30,6 @@ Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=512)]
 
 
-def _mark_replay(replayed: bool, response: Response) -> None:
-    if replayed:
-        response.status_code = status.HTTP_200_OK
-        response.headers[REPLAYED_HEADER] = "true"
-
-
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_trial(
     body: TrialCreateRequest,
@@ -51,7 +45,7 @@ async def create_trial(
     opened = await trials.create_trial(
         uow, policy, me.user_id, request, idempotency_key=idempotency_key
     )
-    _mark_replay(opened.replayed, response)
+    mark_replay(opened.replayed, response)
     return TrialResponse.of(opened.workspace)
 
 
@@ -104,7 +98,7 @@ async def create_trial_key(
         client,
         idempotency_key=idempotency_key,
     )
-    _mark_replay(issued.replayed, response)
+    mark_replay(issued.replayed, response)
     return IssuedTrialKeyResponse.of_issued(issued)
 
 

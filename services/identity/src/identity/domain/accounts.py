@@ -32,6 +32,24 @@ def new_referral_code() -> str:
     return secrets.token_urlsafe(9)
 
 
+def announce_registered(uow: UnitOfWork, user: User) -> None:
+    """UserRegistered for a user just added (and flushed), however they signed up."""
+    uow.emit(
+        UserRegistered(
+            user_id=user.id,
+            email=user.email,
+            name=user.name,
+            phone=user.phone,
+            company=user.company,
+            role="USER",
+            referred_by_id=user.referred_by_id,
+            email_verified_at=user.email_verified,
+            registered_at=user.created_at,
+        ),
+        subject=user.id,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Registration:
     email: str
@@ -84,20 +102,7 @@ async def register(
             )
         mail = verification_mail(db, kit.token_digester, policy, email)
         grant = open_session(db, kit, user, client)
-        uow.emit(
-            UserRegistered(
-                user_id=user.id,
-                email=user.email,
-                name=user.name,
-                phone=user.phone,
-                company=user.company,
-                role="USER",
-                referred_by_id=user.referred_by_id,
-                email_verified_at=user.email_verified,
-                registered_at=user.created_at,
-            ),
-            subject=user.id,
-        )
+        announce_registered(uow, user)
         await uow.commit()
     return Registered(grant=grant, verification_mail=mail)
 

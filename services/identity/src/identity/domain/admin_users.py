@@ -14,11 +14,11 @@ from sqlalchemy import or_, tuple_
 from sqlmodel import col, select
 
 from identity.domain.audit import AuditAction, record_audit
-from identity.domain.keyset_cursors import decode_cursor, encode_cursor
 from identity.domain.sessions import ClientInfo
 from identity.domain.users import user_updated
 from identity.models import User, UserRole
 from lib_database import UnitOfWork
+from lib_database.keyset import decode_cursor, encode_cursor
 from lib_web.problems import ForbiddenError, NotFoundError
 
 PRIVILEGED_ROLES = frozenset({UserRole.ADMIN, UserRole.SUPER_ADMIN})

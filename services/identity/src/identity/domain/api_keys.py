@@ -21,13 +21,13 @@ from sqlmodel import col, select
 from identity.credentials.api_key_secrets import ApiKeyKind, issue_secret
 from identity.credentials.opaque_tokens import TokenDigester
 from identity.domain.audit import AuditAction, record_audit
-from identity.domain.idempotency import IdempotencyKeyReusedError, request_fingerprint
-from identity.domain.keyset_cursors import newest_first, page_of
+from identity.domain.idempotency import earlier_request, request_fingerprint
 from identity.domain.plan_tiers import user_tier
 from identity.domain.sessions import ClientInfo
 from identity.models import ApiKey, ApiKeyStatus, TrialApiKey, TrialWorkspace, User
 from lib_contracts.identity import ApiKeyCreated, ApiKeyRevoked
 from lib_database import UnitOfWork
+from lib_database.keyset import newest_first, page_of
 from lib_web.problems import ConflictError, NotFoundError, ProblemError
 
 
@@ -84,18 +84,9 @@ async def _replay(
 ) -> ApiKey | None:
     """The key an earlier request with this Idempotency-Key made, if any (422 if that request
     asked for something else)."""
-    if idempotency_key is None:
-        return None
-    earlier = (
-        await db.execute(
-            select(ApiKey).where(
-                ApiKey.user_id == user_id, ApiKey.idempotency_key == idempotency_key
-            )
-        )
-    ).scalar_one_or_none()
-    if earlier is not None and earlier.request_fingerprint != fingerprint:
-        raise IdempotencyKeyReusedError()
-    return earlier
+    return await earlier_request(
+        db, ApiKey, col(ApiKey.user_id) == user_id, idempotency_key, fingerprint
+    )
 
 
 async def _lock_owner(db: AsyncSession, user_id: str) -> User:

@@ -9,9 +9,9 @@ from sqlalchemy import tuple_
 from sqlmodel import col, select
 
 from identity.domain.audit import AuditAction
-from identity.domain.keyset_cursors import decode_cursor, encode_cursor
 from identity.models import AuditLog
 from lib_database import UnitOfWork
+from lib_database.keyset import decode_cursor, encode_cursor
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,22 +9,17 @@ pass that dies half-way is simply finished by the next one.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import ColumnElement, Result, delete, or_
-from sqlmodel import col, select
+from sqlalchemy import ColumnElement, delete, or_
+from sqlalchemy.orm import Mapped
+from sqlmodel import SQLModel, col, select
 
 from identity.models import Session, VerificationToken
-from lib_database import UnitOfWork
 from lib_runtime.scheduling import UnitOfWorkFactory
 
 SESSION_RETENTION = timedelta(days=30)
 BATCH_SIZE = 500
-
-# One batch's DELETE ... RETURNING, run in the given unit of work.
-_BatchDelete = Callable[[UnitOfWork], Awaitable[Result[Any]]]
 
 
 async def delete_stale_credentials(uow_factory: UnitOfWorkFactory) -> int:
@@ -38,22 +33,11 @@ async def delete_expired_verification_tokens(
     uow_factory: UnitOfWorkFactory, *, batch_size: int = BATCH_SIZE
 ) -> int:
     now = datetime.now(UTC)
-    token = col(VerificationToken.token)
     return await _delete_in_batches(
         uow_factory,
-        lambda uow: uow.session.execute(
-            delete(VerificationToken)
-            .where(
-                token.in_(
-                    select(token)
-                    .where(col(VerificationToken.expires) <= now)
-                    .limit(batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            .returning(token)
-            .execution_options(synchronize_session=False)
-        ),
+        VerificationToken,
+        col(VerificationToken.token),
+        col(VerificationToken.expires) <= now,
         batch_size,
     )
 
@@ -68,33 +52,29 @@ async def delete_ended_sessions(
     ended_before_cutoff: ColumnElement[bool] = or_(
         col(Session.expires) < cutoff, col(Session.revoked_at) < cutoff
     )
-    session_id = col(Session.id)
     return await _delete_in_batches(
-        uow_factory,
-        lambda uow: uow.session.execute(
-            delete(Session)
-            .where(
-                session_id.in_(
-                    select(session_id)
-                    .where(ended_before_cutoff)
-                    .limit(batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            .returning(session_id)
-            .execution_options(synchronize_session=False)
-        ),
-        batch_size,
+        uow_factory, Session, col(Session.id), ended_before_cutoff, batch_size
     )
 
 
 async def _delete_in_batches(
-    uow_factory: UnitOfWorkFactory, delete_batch: _BatchDelete, batch_size: int
+    uow_factory: UnitOfWorkFactory,
+    model: type[SQLModel],
+    key: Mapped[str],
+    due: ColumnElement[bool],
+    batch_size: int,
 ) -> int:
+    """Delete the `model` rows `due` selects (by their `key`), `batch_size` at a time; how many."""
+    batch = (
+        delete(model)
+        .where(key.in_(select(key).where(due).limit(batch_size).with_for_update(skip_locked=True)))
+        .returning(key)
+        .execution_options(synchronize_session=False)
+    )
     total = 0
     while True:
         async with uow_factory() as uow:
-            deleted = len((await delete_batch(uow)).all())
+            deleted = len((await uow.session.execute(batch)).all())
             await uow.commit()
         total += deleted
         if deleted < batch_size:

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from lib_web.problems import ProblemError
 
@@ -29,3 +33,31 @@ def request_fingerprint(operation: str, body: dict[str, Any]) -> str:
     """A hash of what the request asks for, independent of field order."""
     canonical = json.dumps({"op": operation, **body}, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class _Replayable(Protocol):
+    idempotency_key: str | None
+    request_fingerprint: str | None
+
+
+ReplayableT = TypeVar("ReplayableT", bound=_Replayable)
+
+
+async def earlier_request(
+    db: AsyncSession,
+    model: type[ReplayableT],
+    owned_by: ColumnElement[bool],
+    idempotency_key: str | None,
+    fingerprint: str,
+) -> ReplayableT | None:
+    """The `model` row an earlier request with this Idempotency-Key made among the rows
+    `owned_by` selects, if any; 422 if that request asked for something else."""
+    if idempotency_key is None:
+        return None
+    found = await db.execute(
+        select(model).where(owned_by, col(model.idempotency_key) == idempotency_key)
+    )
+    earlier: ReplayableT | None = found.scalar_one_or_none()
+    if earlier is not None and earlier.request_fingerprint != fingerprint:
+        raise IdempotencyKeyReusedError()
+    return earlier

@@ -19,14 +19,13 @@ from sqlmodel import col, select
 
 from identity.credentials.kit import CredentialKit
 from identity.credentials.provider_token_cipher import ProviderTokenCipher
-from identity.domain.accounts import new_referral_code, normalise_email
+from identity.domain.accounts import announce_registered, new_referral_code, normalise_email
 from identity.domain.audit import AuditAction, record_audit
-from identity.domain.keyset_cursors import newest_first, page_of
 from identity.domain.provider_tokens import StoredTokens, write_tokens
 from identity.domain.sessions import ClientInfo, TokenGrant, is_session_active, open_session
 from identity.models import Account, User, UserRole
-from lib_contracts.identity import UserRegistered
 from lib_database import UnitOfWork
+from lib_database.keyset import newest_first, page_of
 from lib_web.problems import ConflictError, NotFoundError, ProblemError
 
 ACCOUNT_TYPE_OIDC = "oidc"
@@ -105,20 +104,7 @@ async def _add_user(uow: UnitOfWork, new: NewUser) -> User:
     )
     uow.session.add(user)
     await uow.session.flush()
-    uow.emit(
-        UserRegistered(
-            user_id=user.id,
-            email=user.email,
-            name=user.name,
-            phone=user.phone,
-            company=user.company,
-            role="USER",
-            referred_by_id=None,
-            email_verified_at=user.email_verified,
-            registered_at=user.created_at,
-        ),
-        subject=user.id,
-    )
+    announce_registered(uow, user)
     return user
 
 

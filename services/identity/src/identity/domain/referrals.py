@@ -11,11 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from identity.domain.errors import UnknownReferralCodeError
-from identity.domain.keyset_cursors import encode_cursor, newest_first
 from identity.models import Referral, ReferralStatus, User
 from identity.privacy import mask_email
 from lib_contracts.identity import ReferralCompleted
 from lib_database import UnitOfWork
+from lib_database.keyset import encode_cursor, newest_first
 
 
 async def referrer_of(db: AsyncSession, referral_code: str) -> str:

@@ -19,9 +19,9 @@ from identity.credentials.kit import CredentialKit
 from identity.credentials.opaque_tokens import new_opaque_token
 from identity.domain.audit import AuditAction, record_audit
 from identity.domain.errors import InvalidRefreshTokenError
-from identity.domain.keyset_cursors import decode_cursor, encode_cursor
 from identity.models import Session, SessionTokenHistory, User
 from lib_database import UnitOfWork
+from lib_database.keyset import decode_cursor, encode_cursor
 from lib_web.problems import NotFoundError
 
 USER_AGENT_MAX_LENGTH = 512

@@ -21,8 +21,7 @@ from sqlmodel import col, select
 from identity.credentials.api_key_secrets import ApiKeyKind, issue_secret
 from identity.credentials.opaque_tokens import TokenDigester
 from identity.domain.audit import AuditAction, record_audit
-from identity.domain.idempotency import IdempotencyKeyReusedError, request_fingerprint
-from identity.domain.keyset_cursors import newest_first, page_of
+from identity.domain.idempotency import earlier_request, request_fingerprint
 from identity.domain.sessions import ClientInfo
 from identity.models import TrialApiKey, TrialStatus, TrialTier, TrialWorkspace, User
 from lib_contracts.identity import (
@@ -33,6 +32,7 @@ from lib_contracts.identity import (
     TrialExpired,
 )
 from lib_database import UnitOfWork
+from lib_database.keyset import newest_first, page_of
 from lib_web.problems import ConflictError, NotFoundError, ProblemError
 
 TRIAL_KEY_ACTIVE = "active"
@@ -117,19 +117,15 @@ async def create_trial(
         # One user's creates take turns: the per-user limit and the replay lookup hold.
         if await db.get(User, user_id, with_for_update=True) is None:
             raise NotFoundError("No such user.")
-        if idempotency_key is not None:
-            earlier = (
-                await db.execute(
-                    select(TrialWorkspace).where(
-                        TrialWorkspace.owner_id == user_id,
-                        TrialWorkspace.idempotency_key == idempotency_key,
-                    )
-                )
-            ).scalar_one_or_none()
-            if earlier is not None:
-                if earlier.request_fingerprint != fingerprint:
-                    raise IdempotencyKeyReusedError()
-                return OpenedTrial(earlier, replayed=True)
+        earlier = await earlier_request(
+            db,
+            TrialWorkspace,
+            col(TrialWorkspace.owner_id) == user_id,
+            idempotency_key,
+            fingerprint,
+        )
+        if earlier is not None:
+            return OpenedTrial(earlier, replayed=True)
         active = (
             await db.execute(
                 select(func.count())
@@ -360,19 +356,15 @@ async def create_trial_key(
     async with uow:
         db = uow.session
         workspace = await _own_workspace(db, user_id, workspace_id, lock=True)
-        if idempotency_key is not None:
-            earlier = (
-                await db.execute(
-                    select(TrialApiKey).where(
-                        TrialApiKey.workspace_id == workspace_id,
-                        TrialApiKey.idempotency_key == idempotency_key,
-                    )
-                )
-            ).scalar_one_or_none()
-            if earlier is not None:
-                if earlier.request_fingerprint != fingerprint:
-                    raise IdempotencyKeyReusedError()
-                return IssuedTrialKey(earlier, None)
+        earlier = await earlier_request(
+            db,
+            TrialApiKey,
+            col(TrialApiKey.workspace_id) == workspace_id,
+            idempotency_key,
+            fingerprint,
+        )
+        if earlier is not None:
+            return IssuedTrialKey(earlier, None)
         if workspace.status != TrialStatus.ACTIVE or workspace.expires_at <= _now():
             raise ConflictError("Keys are issued only while the trial workspace is active.")
         held = (

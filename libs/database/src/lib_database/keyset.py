@@ -1,4 +1,8 @@
-"""Opaque cursors of newest-first lists, ordered by (created_at, id): the last row shown."""
+"""Newest-first lists in pages: opaque cursors ordered by (created_at, id), the last row shown.
+
+The web layer answers `InvalidCursorError` with a 400 problem (lib_web.problems), so a use case
+can decode a client's cursor without knowing about HTTP.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,15 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from lib_web.problems import BadRequestError
+
+class InvalidCursorError(ValueError):
+    """A cursor that `encode_cursor` did not make."""
+
+    def __init__(self) -> None:
+        super().__init__("The cursor is not valid.")
 
 
 def encode_cursor(created_at: datetime, row_id: str) -> str:
@@ -20,13 +31,14 @@ def encode_cursor(created_at: datetime, row_id: str) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """The (created_at, id) a cursor points after; 400 if it was not made by encode_cursor."""
+    """The (created_at, id) a cursor points after; InvalidCursorError if encode_cursor did not
+    make it."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, row_id = json.loads(raw)
         return datetime.fromisoformat(created_at), str(row_id)
     except (ValueError, TypeError, binascii.Error):
-        raise BadRequestError("The cursor is not valid.") from None
+        raise InvalidCursorError from None
 
 
 class _Keyed(Protocol):
@@ -57,3 +69,15 @@ def page_of(found: Sequence[KeyedT], limit: int) -> tuple[list[KeyedT], str | No
     page = list(found[:limit])
     more = len(found) > limit
     return page, encode_cursor(page[-1].created_at, page[-1].id) if more else None
+
+
+async def newest_first_page(
+    session: AsyncSession, statement: Any, model: Any, *, limit: int, cursor: str | None
+) -> tuple[list[Any], str | None]:
+    """One page of `statement`'s `model` rows (a table with `created_at` and `id`), newest
+    first, after `cursor`; and the cursor of the next page (None on the last)."""
+    query = newest_first(
+        statement, col(model.created_at), col(model.id), limit=limit, cursor=cursor
+    )
+    rows = list((await session.execute(query)).scalars())
+    return page_of(rows, limit)

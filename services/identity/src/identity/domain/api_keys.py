@@ -21,7 +21,7 @@ from sqlmodel import col, select
 from identity.credentials.api_key_secrets import ApiKeyKind, issue_secret
 from identity.credentials.opaque_tokens import TokenDigester
 from identity.domain.audit import AuditAction, record_audit
-from identity.domain.idempotency import earlier_request, request_fingerprint
+from identity.domain.idempotency import Issued, earlier_request, request_fingerprint
 from identity.domain.plan_tiers import user_tier
 from identity.domain.sessions import ClientInfo
 from identity.models import ApiKey, ApiKeyStatus, TrialApiKey, TrialWorkspace, User
@@ -51,16 +51,7 @@ class NewApiKey:
     expires_at: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class IssuedApiKey:
-    """The key a create or rotate made; `secret` is None when the request was a replay."""
-
-    key: ApiKey
-    secret: str | None
-
-    @property
-    def replayed(self) -> bool:
-        return self.secret is None
+IssuedApiKey = Issued[ApiKey]
 
 
 def _now() -> datetime:

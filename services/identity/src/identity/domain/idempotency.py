@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,20 @@ from sqlmodel import col
 from lib_web.problems import ProblemError
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
+
+IssuedRow = TypeVar("IssuedRow")
+
+
+@dataclass(frozen=True, slots=True)
+class Issued(Generic[IssuedRow]):
+    """The credential a create or rotate made; `secret` is None when the request was a replay."""
+
+    key: IssuedRow
+    secret: str | None
+
+    @property
+    def replayed(self) -> bool:
+        return self.secret is None
 
 
 class IdempotencyKeyReusedError(ProblemError):

@@ -21,7 +21,7 @@ from sqlmodel import col, select
 from identity.credentials.api_key_secrets import ApiKeyKind, issue_secret
 from identity.credentials.opaque_tokens import TokenDigester
 from identity.domain.audit import AuditAction, record_audit
-from identity.domain.idempotency import earlier_request, request_fingerprint
+from identity.domain.idempotency import Issued, earlier_request, request_fingerprint
 from identity.domain.sessions import ClientInfo
 from identity.models import TrialApiKey, TrialStatus, TrialTier, TrialWorkspace, User
 from lib_contracts.identity import (
@@ -67,16 +67,7 @@ class OpenedTrial:
     replayed: bool
 
 
-@dataclass(frozen=True, slots=True)
-class IssuedTrialKey:
-    """`secret` is None when the request was a replay (Idempotency-Key)."""
-
-    key: TrialApiKey
-    secret: str | None
-
-    @property
-    def replayed(self) -> bool:
-        return self.secret is None
+IssuedTrialKey = Issued[TrialApiKey]
 
 
 def _now() -> datetime:

@@ -23,7 +23,7 @@ IDEMPOTENCY_KEY_MAX_LENGTH = 255
 IssuedRow = TypeVar("IssuedRow")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no slots: a slotted generic dataclass breaks Generic's super() call
 class Issued(Generic[IssuedRow]):
     """The credential a create or rotate made; `secret` is None when the request was a replay."""
 

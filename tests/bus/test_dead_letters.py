@@ -6,12 +6,13 @@ from __future__ import annotations
 import aio_pika
 
 from lib_messaging.broker import connect_broker
-from lib_messaging.consumer import ATTEMPT_HEADER, LAST_ERROR_HEADER
+from lib_messaging.consumer import ATTEMPT_HEADER, LAST_ERROR_HEADER, Batched, Subscription
 from lib_messaging.relay import OutboxRelay
 from lib_messaging.replay import dead_letter_depth, replay_dead_letters
 from lib_messaging.worker import relay_config
 
 from .conftest import (
+    ProbeRecorded,
     emit_probes,
     probe_counts,
     probe_subscription,
@@ -129,6 +130,43 @@ async def test_one_failing_event_does_not_hold_back_its_batch(
     assert await probe_counts(consumer_db, "billing.batch") == (9, 1)
     # They arrived together: the batch ran (and rolled back) before each event ran alone.
     assert calls["good"] > 9
+
+
+async def test_a_batched_handler_takes_the_events_of_a_batch_in_one_call_and_falls_back(
+    producer_settings, consumer_settings, producer_db, consumer_db, workers
+) -> None:
+    calls: list[list[int]] = []
+
+    async def handle_many(events, uow) -> None:
+        calls.append([payload.seq for payload, _ in events])
+        if any(payload.fail for payload, _ in events):
+            raise RuntimeError("one of these is broken")
+        for payload, envelope in events:
+            await record_probe("billing.batched", payload, envelope, uow)
+
+    subscription = Subscription.of("batched", {ProbeRecorded: Batched(handle_many)})
+    first = await start_worker(workers, consumer_settings, consumer_db, subscription)
+    await first.stop()
+    workers.remove(first)
+    await emit_probes(producer_db, producer_settings, range(4))
+    await emit_probes(producer_db, producer_settings, [4], fail=True)
+    await emit_probes(producer_db, producer_settings, range(5, 10))
+    connection = await connect_broker(amqp_url_of(producer_settings), name="relay")
+    async with connection:
+        relay = OutboxRelay(producer_db.engine, connection, relay_config(producer_settings))
+        assert await relay.publish_batch() == 10
+
+    await start_worker(workers, consumer_settings, consumer_db, subscription)
+
+    async def good_ones_applied() -> bool:
+        return (await probe_counts(consumer_db, "billing.batched"))[0] == 9
+
+    await wait_until(good_ones_applied, within_s=30, what="the nine good events")
+    assert await probe_counts(consumer_db, "billing.batched") == (9, 1)
+    # The events that arrived together went to the handler in calls of several; the batch with
+    # the broken one was rolled back, then each of its events was applied in a call of its own.
+    assert any(len(seqs) > 1 for seqs in calls)
+    assert [4] in calls
 
 
 def amqp_url_of(settings) -> str:

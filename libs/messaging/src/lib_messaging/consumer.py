@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -63,16 +64,30 @@ class InboxUnitOfWork(Protocol):
 Handler = Callable[[Any, Envelope, Any], Awaitable[None]]
 """`async def handle(payload, envelope, uow)`: apply one event inside `uow`; do not commit."""
 
+BatchHandler = Callable[[Sequence[tuple[Any, Envelope]], Any], Awaitable[None]]
+"""`async def handle(events, uow)`: apply (payload, envelope) pairs, in order, inside `uow`."""
+
+
+@dataclass(frozen=True)
+class Batched:
+    """A handler that takes the consecutive events of its type in a consumer's batch in one
+    call, so it can apply them in fewer statements. If it raises, the batch is rolled back
+    and each event applied alone (a call with one event), as for any handler."""
+
+    handle: BatchHandler
+
 
 @dataclass
 class Subscription:
     """One handler group: one queue, the event types it takes and their handlers."""
 
     group: str
-    handlers: Mapping[tuple[str, int], Handler]
+    handlers: Mapping[tuple[str, int], Handler | Batched]
 
     @classmethod
-    def of(cls, group: str, handlers: Mapping[type[EventPayload], Handler]) -> Subscription:
+    def of(
+        cls, group: str, handlers: Mapping[type[EventPayload], Handler | Batched]
+    ) -> Subscription:
         return cls(
             group=group,
             handlers={(m.event_type, m.event_version): h for m, h in handlers.items()},
@@ -113,7 +128,6 @@ class Delivery:
     message: AbstractIncomingMessage
     envelope: Envelope
     payload: Any
-    handler: Handler
 
     @property
     def attempt(self) -> int:
@@ -227,28 +241,20 @@ class Consumer:
     def _decode(self, message: AbstractIncomingMessage) -> Delivery:
         try:
             envelope = Envelope.model_validate_json(message.body)
-            handler = self.subscription.handlers[(envelope.type, envelope.version)]
+            if (envelope.type, envelope.version) not in self.subscription.handlers:
+                raise KeyError(f"{envelope.type} v{envelope.version}")
             payload = envelope.payload(self.events)
         except (ValidationError, UnknownEventError, KeyError, ValueError) as exc:
             raise PoisonMessageError(f"undecodable event: {exc!r}") from exc
-        return Delivery(message, envelope, payload, handler)
+        return Delivery(message, envelope, payload)
 
     async def _apply(self, deliveries: list[Delivery]) -> list[bool]:
-        """Apply a batch in one transaction; per event, whether it was new (not a duplicate)."""
-        applied = []
-        async with self.uow_factory() as uow:
-            unseen = await uow.claim_inbox(
-                self.consumer_name, [(d.envelope.id, d.envelope.type) for d in deliveries]
-            )
-            for d in deliveries:
-                new = d.envelope.id in unseen
-                unseen.discard(d.envelope.id)  # a second copy in the same batch is a duplicate
-                if new:
-                    with correlation_scope(d.envelope.correlation_id, str(d.envelope.id)):
-                        await d.handler(d.payload, d.envelope, uow)
-                applied.append(new)
-            await uow.commit()
-        return applied
+        return await apply_events(
+            self.uow_factory,
+            self.consumer_name,
+            self.subscription,
+            [(d.envelope, d.payload) for d in deliveries],
+        )
 
     async def _on_failure(
         self, message: AbstractIncomingMessage, attempt: int, exc: Exception
@@ -318,3 +324,34 @@ class Consumer:
             await settle
         except Exception as exc:
             log.warning("consumer.settle_failed", error=repr(exc))
+
+
+async def apply_events(
+    uow_factory: Callable[[], InboxUnitOfWork],
+    consumer_name: str,
+    subscription: Subscription,
+    events: Sequence[tuple[Envelope, Any]],
+) -> list[bool]:
+    """Apply decoded events in one transaction with their inbox rows; per event, whether it
+    was new (not a duplicate). A run of consecutive new events with the same `Batched`
+    handler goes to it in one call. What the consumer does with each batch it receives."""
+    applied: list[bool] = []
+    async with uow_factory() as uow:
+        unseen = await uow.claim_inbox(consumer_name, [(e.id, e.type) for e, _ in events])
+        fresh: list[tuple[Envelope, Any, Handler | Batched]] = []
+        for envelope, payload in events:
+            new = envelope.id in unseen
+            unseen.discard(envelope.id)  # a second copy in the same batch is a duplicate
+            applied.append(new)
+            if new:
+                handler = subscription.handlers[(envelope.type, envelope.version)]
+                fresh.append((envelope, payload, handler))
+        for handler, run in itertools.groupby(fresh, key=lambda event: event[2]):
+            if isinstance(handler, Batched):
+                await handler.handle([(payload, envelope) for envelope, payload, _ in run], uow)
+                continue
+            for envelope, payload, _ in run:
+                with correlation_scope(envelope.correlation_id, str(envelope.id)):
+                    await handler(payload, envelope, uow)
+        await uow.commit()
+    return applied

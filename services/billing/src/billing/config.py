@@ -52,6 +52,13 @@ class BillingSettings(ServiceSettings):
         description="a token reservation neither committed nor released within this many "
         "seconds is released by the `release-expired-reservations` job",
     )
+    reservation_batch_size: int = Field(
+        default=64,
+        ge=1,
+        le=1_000,
+        description="the most concurrent reserve calls one statement takes (calls that arrive "
+        "while a statement runs share the next one)",
+    )
     daily_generation_limits: dict[str, int] = Field(
         default_factory=dict,
         description='generations per UTC day by tier, JSON object (e.g. `{"FREE": 5}`); a '

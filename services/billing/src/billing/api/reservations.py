@@ -2,20 +2,18 @@
 
 Idempotent on the job id: the same job gets the same reservation (200), a new one is 201, the
 same job for another user or amount is 409. Not enough tokens is 402, the daily quota used up
-is 429 with its reset time. One statement on the database (see `reservations.reserve`).
+is 429 with its reset time. Concurrent calls share one statement on the database (see
+`ReservationBatcher`).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from billing.api.dependencies import DatabaseDep
 from billing.api.token_schemas import ReservationResponse, ReserveTokensRequest
-from billing.config import BillingSettings
-from billing.domain import reservations
+from billing.domain.reservation_batcher import ReservationBatcher
+from billing.domain.reservations import ReservationRequest
 from lib_auth import require_internal_caller
 
 router = APIRouter(
@@ -26,18 +24,10 @@ router = APIRouter(
 
 
 @router.post("/reservations", response_model=ReservationResponse)
-async def reserve(
-    body: ReserveTokensRequest, database: DatabaseDep, request: Request
-) -> JSONResponse:
-    settings: BillingSettings = request.app.state.settings
-    reservation, created = await reservations.reserve(
-        database,
-        user_id=body.user_id,
-        job_id=body.job_id,
-        amount=body.amount,
-        source=body.source,
-        daily_limits=settings.daily_generation_limits,
-        hold_for=timedelta(seconds=settings.reservation_timeout_s),
+async def reserve(body: ReserveTokensRequest, request: Request) -> JSONResponse:
+    batcher: ReservationBatcher = request.app.state.reservation_batcher
+    reservation, created = await batcher.reserve(
+        ReservationRequest(body.user_id, body.job_id, body.amount, body.source)
     )
     response = ReservationResponse.model_validate(reservation)
     return JSONResponse(

@@ -16,7 +16,7 @@ from lib_contracts.billing import StripeEventProcessingRequested
 from lib_contracts.booking import BookingStatusChanged, ExtensionApproved
 from lib_contracts.content import GenerationCompleted, GenerationFailed
 from lib_contracts.identity import ReferralCompleted, UserDeleted, UserRegistered
-from lib_messaging.consumer import Subscription
+from lib_messaging.consumer import Batched, Subscription
 
 
 def build_subscriptions(stripe_client: Callable[[], stripe.StripeClient]) -> list[Subscription]:
@@ -42,7 +42,7 @@ def build_subscriptions(stripe_client: Callable[[], stripe.StripeClient]) -> lis
         Subscription.of(
             "generations",
             {
-                GenerationCompleted: handlers.on_generation_completed,
+                GenerationCompleted: Batched(handlers.on_generations_completed),
                 GenerationFailed: handlers.on_generation_failed,
             },
         ),

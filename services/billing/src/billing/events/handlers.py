@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import stripe
 import structlog
@@ -110,15 +110,22 @@ class BillingHandlers:
             currency=payload.currency,
         )
 
-    async def on_generation_completed(
-        self, payload: GenerationCompleted, envelope: Envelope, uow: UnitOfWork
+    async def on_generations_completed(
+        self, events: Sequence[tuple[GenerationCompleted, Envelope]], uow: UnitOfWork
     ) -> None:
-        """The job's held tokens are spent (once; retried while the reservation is unknown)."""
-        await reservations.commit(
+        """The jobs' held tokens are spent, once each, in as few statements as the batch
+        allows (retried while a reservation is unknown)."""
+        await reservations.commit_many(
             uow.connection,
-            reservation_id=payload.reservation_id,
-            job_id=payload.generation_id,
-            metadata={"kind": payload.kind, "generationId": payload.generation_id},
+            [
+                reservations.Completion(
+                    reservation_id=payload.reservation_id,
+                    job_id=payload.generation_id,
+                    user_id=payload.user_id,
+                    metadata={"kind": payload.kind, "generationId": payload.generation_id},
+                )
+                for payload, _ in events
+            ],
         )
 
     async def on_generation_failed(

@@ -1,15 +1,16 @@
 """Token reservation benchmark: `uv run python bench/billing_tokens.py [--quick] [options]`.
 
-Reserve/commit round trips per second under concurrency (billing's own use cases: the
-reservation with its daily quota as the internal route runs it, one autocommit statement,
-then the commit that spends the held tokens with its ledger row, one statement in a
-transaction as the consumer runs it), beside the raw baseline of a single-row
-`UPDATE ... RETURNING` through asyncpg, measured in the same run, alternating, on the same
-throwaway database. At the end every balance must
-equal its ledger's sum, every `balance_after` must chain, nothing may stay held, and each
-round trip must have left exactly one SPEND row, and each balance's held tokens must be its
-HELD reservations' sum. Figures go to stdout and
-bench/results/billing_tokens.json.
+Reserve/commit round trips per second under concurrency, through billing's own code as
+production runs it: the reserve through the internal route's `ReservationBatcher` (concurrent
+calls share one statement), then the job's `content.generation.completed` event applied by
+billing's generations consumer (its real subscription and `apply_events`, up to
+`consumer_batch_size` events per transaction, `consumer_concurrency` transactions at once;
+only the broker is left out), beside the raw baseline of a single-row `UPDATE ... RETURNING`
+through asyncpg, measured in the same run, alternating, on the same throwaway database and
+the same number of connections. At the end every balance must equal its ledger's sum, every
+`balance_after` must chain, nothing may stay held, each round trip must have left exactly
+one SPEND row, and each balance's held tokens must be its HELD reservations' sum. Figures go
+to stdout and bench/results/billing_tokens.json.
 """
 
 from __future__ import annotations
@@ -20,15 +21,22 @@ import json
 import statistics
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import asyncpg
+from billing.config import BillingSettings
 from billing.domain import ledger, regeneration, reservations
+from billing.domain.reservation_batcher import ReservationBatcher
+from billing.domain.reservations import ReservationRequest
+from billing.events import build_subscriptions
 from billing.models import TokenTransactionType, utc_now
 from lib_contracts.content import GenerationCompleted
 from lib_database import Database, UnitOfWork
+from lib_messaging.consumer import Subscription, apply_events
+from lib_messaging.envelope import Envelope
 from sqlalchemy import text
 
 from environment import BenchEnvironment, amqp_url, postgres_admin_url, role_url
@@ -39,12 +47,19 @@ TARGET_RATIO = 0.40
 START_TOKENS = 10_000_000
 # No quota in the way: the benchmark measures the ledger, not the refusal.
 UNLIMITED = {"FREE": 1_000_000_000}
+HOLD_FOR = timedelta(minutes=30)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
     parser.add_argument("--concurrency", type=int, default=16, help="callers at once")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=16,
+        help="database connections of the baseline's pool and of billing's pool",
+    )
     parser.add_argument("--users", type=int, default=64, help="balances the callers spread over")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of one measurement")
     parser.add_argument("--repetitions", type=int, default=3, help="baseline/ledger pairs")
@@ -72,7 +87,7 @@ async def open_balances(database: Database, count: int) -> list[str]:
     return users
 
 
-async def until(deadline: float, step: Any) -> int:
+async def until(deadline: float, step: Callable[[int], Awaitable[None]]) -> int:
     done = 0
     while time.monotonic() < deadline:
         await step(done)
@@ -80,58 +95,126 @@ async def until(deadline: float, step: Any) -> int:
     return done
 
 
-async def commit_as_the_consumer(database: Database, reservation: reservations.Reservation) -> None:
-    """The commit in a transaction of its own after the event's inbox claim, as the consumer
-    runs it for a batch of one event (its worst case: a batch of up to 16 shares one
-    BEGIN/COMMIT and inbox claim)."""
-    async with UnitOfWork(database, source="billing") as uow:
-        await uow.claim_inbox(CONSUMER, [(uuid.uuid4(), GenerationCompleted.event_type)])
-        await reservations.commit(
-            uow.connection, reservation_id=reservation.id, job_id=reservation.job_id, metadata={}
-        )
-        await uow.commit()
+async def at_once(
+    concurrency: int, seconds: float, step: Callable[[int, int], Awaitable[None]]
+) -> float:
+    """`concurrency` callers each running `step(caller, n)` in turn for `seconds`; steps/s."""
+    deadline = time.monotonic() + seconds
+    started = time.monotonic()
+    counts = await asyncio.gather(
+        *(until(deadline, lambda n, i=i: step(i, n)) for i in range(concurrency))
+    )
+    return sum(counts) / (time.monotonic() - started)
 
 
-async def commit_statement_alone(database: Database, reservation: reservations.Reservation) -> None:
-    """The same commit statement committed on its own (no BEGIN/COMMIT round trips): not what
-    production runs, the floor of one statement per step, for reading the ratio."""
-    async with database.engine.connect() as conn:
-        autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await reservations.commit(
-            autocommit, reservation_id=reservation.id, job_id=reservation.job_id, metadata={}
+def no_stripe() -> NoReturn:
+    raise RuntimeError("the generations consumer never calls Stripe")
+
+
+class GenerationsConsumer:
+    """billing's generations consumer without the broker: `concurrency` appliers, each taking
+    the events that have arrived (up to `batch_size`), decoding them and applying them in one
+    transaction with `apply_events`, as `Consumer` does with the deliveries it receives."""
+
+    def __init__(self, database: Database, settings: BillingSettings) -> None:
+        self.database = database
+        self.batch_size = settings.consumer_batch_size
+        self.concurrency = settings.consumer_concurrency
+        self.subscription: Subscription = next(
+            s for s in build_subscriptions(no_stripe) if s.group == "generations"
         )
+        self.received: asyncio.Queue[tuple[bytes, asyncio.Future[None]]] = asyncio.Queue()
+        self.batch_sizes: list[int] = []
+        self.appliers: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self.appliers = [asyncio.create_task(self._apply()) for _ in range(self.concurrency)]
+
+    async def stop(self) -> None:
+        for applier in self.appliers:
+            applier.cancel()
+        await asyncio.gather(*self.appliers, return_exceptions=True)
+
+    async def deliver(self, body: bytes) -> None:
+        """Hand over an event's message; returns once its transaction has committed."""
+        applied: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.received.put_nowait((body, applied))
+        await applied
+
+    async def _apply(self) -> None:
+        while True:
+            batch = [await self.received.get()]
+            while len(batch) < self.batch_size and not self.received.empty():
+                batch.append(self.received.get_nowait())
+            self.batch_sizes.append(len(batch))
+            events = []
+            for body, _ in batch:
+                envelope = Envelope.model_validate_json(body)
+                events.append((envelope, envelope.payload()))
+            try:
+                await apply_events(
+                    lambda: UnitOfWork(self.database, source="billing"),
+                    CONSUMER,
+                    self.subscription,
+                    events,
+                )
+            except Exception as error:  # the consumer would retry; the bench must not see it
+                for _, applied in batch:
+                    applied.set_exception(error)
+            else:
+                for _, applied in batch:
+                    applied.set_result(None)
+
+
+def completed_event(user_id: str, job_id: str, reservation_id: str) -> bytes:
+    """The message content's worker publishes when the job is done."""
+    payload = GenerationCompleted(
+        generation_id=job_id,
+        kind="generation",
+        user_id=user_id,
+        reservation_id=reservation_id,
+        tokens_reserved=1,
+        completed_at=utc_now(),
+    )
+    return Envelope.wrap(payload, source="content", subject=job_id, correlation_id=job_id).to_json()
 
 
 async def measure_ledger(
-    database: Database,
     users: list[str],
     concurrency: int,
     seconds: float,
-    commit: Any = commit_as_the_consumer,
+    reserve: Callable[[ReservationRequest], Awaitable[tuple[reservations.Reservation, bool]]],
+    consumer: GenerationsConsumer,
 ) -> float:
     """Reserve + commit round trips per second, `concurrency` callers for `seconds`."""
 
-    def caller(index: int) -> Any:
-        async def round_trip(n: int) -> None:
-            user_id = users[(index + n * concurrency) % len(users)]
-            reservation, created = await reservations.reserve(
-                database,
-                user_id=user_id,
-                job_id=str(uuid.uuid4()),
-                amount=1,
-                source="bench",
-                daily_limits=UNLIMITED,
-                hold_for=timedelta(minutes=30),
-            )
-            assert created
-            await commit(database, reservation)
+    async def round_trip(caller: int, n: int) -> None:
+        user_id = users[(caller + n * concurrency) % len(users)]
+        job_id = str(uuid.uuid4())
+        reservation, created = await reserve(ReservationRequest(user_id, job_id, 1, "bench"))
+        assert created
+        await consumer.deliver(completed_event(user_id, job_id, reservation.id))
 
-        return round_trip
+    return await at_once(concurrency, seconds, round_trip)
 
-    deadline = time.monotonic() + seconds
-    started = time.monotonic()
-    counts = await asyncio.gather(*(until(deadline, caller(i)) for i in range(concurrency)))
-    return sum(counts) / (time.monotonic() - started)
+
+def one_at_a_time(
+    database: Database,
+) -> Callable[[ReservationRequest], Awaitable[tuple[reservations.Reservation, bool]]]:
+    """A reserve call on its own statement (the route before `ReservationBatcher`)."""
+
+    async def reserve(request: ReservationRequest) -> tuple[reservations.Reservation, bool]:
+        return await reservations.reserve(
+            database,
+            user_id=request.user_id,
+            job_id=request.job_id,
+            amount=request.amount,
+            source=request.source,
+            daily_limits=UNLIMITED,
+            hold_for=HOLD_FOR,
+        )
+
+    return reserve
 
 
 async def keep_session(_: asyncpg.Connection) -> None:
@@ -144,38 +227,14 @@ async def measure_baseline(
     """Single-row `UPDATE ... RETURNING` per second through asyncpg (autocommit; the pool
     skips asyncpg's reset round trip on release, as billing's connections do)."""
 
-    def caller(index: int) -> Any:
-        async def update(n: int) -> None:
-            async with pool.acquire() as conn:
-                await conn.fetchval(
-                    "UPDATE bench_counters SET n = n + 1 WHERE id = $1 RETURNING n",
-                    (index + n * concurrency) % rows,
-                )
+    async def update(caller: int, n: int) -> None:
+        async with pool.acquire() as conn:
+            await conn.fetchval(
+                "UPDATE bench_counters SET n = n + 1 WHERE id = $1 RETURNING n",
+                (caller + n * concurrency) % rows,
+            )
 
-        return update
-
-    deadline = time.monotonic() + seconds
-    started = time.monotonic()
-    counts = await asyncio.gather(*(until(deadline, caller(i)) for i in range(concurrency)))
-    return sum(counts) / (time.monotonic() - started)
-
-
-async def measure_empty_transactions(database: Database, concurrency: int, seconds: float) -> float:
-    """Units of work that run `SELECT 1` and commit, per second: the floor every use case
-    pays (pool checkout, BEGIN, COMMIT through SQLAlchemy), for reading the ratio."""
-
-    def caller(index: int) -> Any:
-        async def empty(n: int) -> None:
-            async with UnitOfWork(database, source="billing") as uow:
-                await uow.connection.execute(text("SELECT 1"))
-                await uow.commit()
-
-        return empty
-
-    deadline = time.monotonic() + seconds
-    started = time.monotonic()
-    counts = await asyncio.gather(*(until(deadline, caller(i)) for i in range(concurrency)))
-    return sum(counts) / (time.monotonic() - started)
+    return await at_once(concurrency, seconds, update)
 
 
 async def inconsistencies(database: Database) -> dict[str, int]:
@@ -217,16 +276,24 @@ async def inconsistencies(database: Database) -> dict[str, int]:
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     async with BenchEnvironment(postgres_admin_url(), amqp_url()) as env:
         settings = env.billing_settings(
-            database_pool_size=args.concurrency, database_max_overflow=0
+            database_pool_size=args.connections, database_max_overflow=0
         )
         database = Database.from_settings(settings)
         pool = await asyncpg.create_pool(
             role_url(env.admin_url, env.database, "billing").replace("+asyncpg", ""),
-            min_size=args.concurrency,
-            max_size=args.concurrency,
+            min_size=args.connections,
+            max_size=args.connections,
             reset=keep_session,
             server_settings={"search_path": "billing"},
         )
+        batcher = ReservationBatcher(
+            database,
+            daily_limits=UNLIMITED,
+            hold_for=HOLD_FOR,
+            max_batch=settings.reservation_batch_size,
+        )
+        consumer = GenerationsConsumer(database, settings)
+        consumer.start()
         try:
             async with pool.acquire() as conn:
                 await conn.execute(
@@ -239,45 +306,44 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             users = await open_balances(database, args.users)
             # Warm both paths (connections, prepared statements) before measuring.
             await measure_baseline(pool, args.users, args.concurrency, 0.5)
-            await measure_ledger(database, users, args.concurrency, 0.5)
-            baseline, ledger_rates, empty_rates, statement_rates = [], [], [], []
+            await measure_ledger(users, args.concurrency, 0.5, batcher.reserve, consumer)
+            baseline, ledger_rates, unbatched_rates = [], [], []
             for _ in range(args.repetitions):
-                empty_rates.append(
-                    await measure_empty_transactions(database, args.concurrency, args.seconds / 2)
-                )
                 baseline.append(
                     await measure_baseline(pool, args.users, args.concurrency, args.seconds)
                 )
+                consumer.batch_sizes.clear()
                 ledger_rates.append(
-                    await measure_ledger(database, users, args.concurrency, args.seconds)
-                )
-                statement_rates.append(
                     await measure_ledger(
-                        database,
-                        users,
-                        args.concurrency,
-                        args.seconds / 2,
-                        commit=commit_statement_alone,
+                        users, args.concurrency, args.seconds, batcher.reserve, consumer
                     )
                 )
+                consumer_batches = list(consumer.batch_sizes)
+                unbatched_rates.append(
+                    await measure_ledger(
+                        users, args.concurrency, args.seconds / 2, one_at_a_time(database), consumer
+                    )
+                )
+            await batcher.aclose()
             broken = await inconsistencies(database)
         finally:
+            await consumer.stop()
             await pool.close()
             await database.dispose()
     base, rate = statistics.median(baseline), statistics.median(ledger_rates)
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "concurrency": args.concurrency,
+        "connections": args.connections,
         "users": args.users,
         "seconds": args.seconds,
         "baseline_updates_per_s": baseline,
         "reserve_commit_per_s": ledger_rates,
-        "empty_unit_of_work_per_s": empty_rates,
-        "reserve_commit_statements_alone_per_s": statement_rates,
-        "median_empty_unit_of_work": round(statistics.median(empty_rates), 1),
-        "median_reserve_commit_statements_alone": round(statistics.median(statement_rates), 1),
+        "reserve_one_at_a_time_per_s": unbatched_rates,
+        "mean_consumer_batch": round(statistics.mean(consumer_batches), 1),
         "median_baseline": round(base, 1),
         "median_reserve_commit": round(rate, 1),
+        "median_reserve_one_at_a_time": round(statistics.median(unbatched_rates), 1),
         "ratio": round(rate / base, 3),
         "target_ratio": TARGET_RATIO,
         "inconsistencies": broken,
@@ -290,14 +356,13 @@ if __name__ == "__main__":
     figures = asyncio.run(main(arguments))
     arguments.output.parent.mkdir(parents=True, exist_ok=True)
     arguments.output.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"raw UPDATE ... RETURNING (asyncpg): {figures['median_baseline']:>9,.0f} /s")
-    print(f"empty unit of work (SELECT 1):      {figures['median_empty_unit_of_work']:>9,.0f} /s")
-    print(f"reserve + commit (billing):         {figures['median_reserve_commit']:>9,.0f} /s")
+    print(f"raw UPDATE ... RETURNING (asyncpg):   {figures['median_baseline']:>9,.0f} /s")
+    print(f"reserve + commit (billing):           {figures['median_reserve_commit']:>9,.0f} /s")
     print(
-        "reserve + commit, both autocommit:  "
-        f"{figures['median_reserve_commit_statements_alone']:>9,.0f} /s"
+        f"the same, each reserve on its own:    {figures['median_reserve_one_at_a_time']:>9,.0f} /s"
     )
     print(
         f"ratio {figures['ratio']:.0%} (target >= {TARGET_RATIO:.0%}), "
+        f"consumer batch {figures['mean_consumer_batch']}, "
         f"inconsistencies {figures['inconsistencies']}, met: {figures['met']}"
     )

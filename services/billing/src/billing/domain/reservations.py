@@ -157,10 +157,9 @@ WITH request AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
         AS r(reservation_id, job_id, transaction_id, metadata)
 ), named AS (
-    SELECT r.*, (
-        SELECT t.id FROM token_reservations t
-        WHERE t.id = r.reservation_id OR t.job_id = r.job_id
-        ORDER BY (t.id = r.reservation_id) DESC LIMIT 1
+    SELECT r.*, COALESCE(
+        (SELECT t.id FROM token_reservations t WHERE t.id = r.reservation_id),
+        (SELECT t.id FROM token_reservations t WHERE t.job_id = r.job_id)
     ) AS id
     FROM request r
 ), target AS (

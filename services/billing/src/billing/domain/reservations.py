@@ -73,20 +73,19 @@ _BY_JOB_RAW = f"SELECT {_COLUMNS} FROM token_reservations WHERE job_id = $1"
 # past it, that was the reason; else the balance was.
 _RESERVE_MANY = f"""
 WITH request AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[],
-                         $6::text[])
-        AS r(user_id, job_id, amount, source, quota_id, reservation_id)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[])
+        AS r(user_id, job_id, amount, source)
 ), existing AS (
     SELECT {_COLUMNS} FROM token_reservations WHERE job_id = ANY($2::text[])
 ), plan AS (
     SELECT r.user_id, p.tier,
-           COALESCE(CAST(CAST($7::text AS jsonb) ->> p.tier AS integer),
+           COALESCE(CAST(CAST($5::text AS jsonb) ->> p.tier AS integer),
                     p.daily_generations) AS daily_limit
     FROM request r
     LEFT JOIN subscriptions s ON s.user_id = r.user_id
     JOIN subscription_plans p ON p.tier = COALESCE(s.tier, 'FREE')
 ), today AS (
-    SELECT user_id, used FROM daily_quotas WHERE user_id = ANY($1::text[]) AND quota_date = $8
+    SELECT user_id, used FROM daily_quotas WHERE user_id = ANY($1::text[]) AND quota_date = $6
 ), allowed AS (
     SELECT r.*, plan.tier, plan.daily_limit
     FROM request r JOIN plan ON plan.user_id = r.user_id
@@ -99,15 +98,15 @@ WITH request AS (
     ORDER BY b.user_id
     FOR UPDATE
 ), held AS (
-    UPDATE user_token_balances b SET reserved = b.reserved + a.amount, updated_at = $10
+    UPDATE user_token_balances b SET reserved = b.reserved + a.amount, updated_at = $8
     FROM allowed a JOIN locked l ON l.user_id = a.user_id
     WHERE b.user_id = a.user_id AND b.balance - b.reserved >= a.amount
-    RETURNING a.user_id, a.job_id, a.amount, a.source, a.quota_id, a.reservation_id, a.tier,
-              a.daily_limit
+    RETURNING a.user_id, a.job_id, a.amount, a.source, a.tier, a.daily_limit
 ), quota AS (
     INSERT INTO daily_quotas
         (id, user_id, quota_date, tier, daily_limit, used, resets_at, created_at, updated_at)
-    SELECT h.quota_id, h.user_id, $8, h.tier, h.daily_limit, 1, $9, $10, $10 FROM held h
+    SELECT CAST(gen_random_uuid() AS text), h.user_id, $6, h.tier, h.daily_limit, 1, $7, $8, $8
+    FROM held h
     ON CONFLICT (user_id, quota_date) DO UPDATE
     SET used = daily_quotas.used + 1, daily_limit = EXCLUDED.daily_limit,
         tier = EXCLUDED.tier, updated_at = EXCLUDED.updated_at
@@ -115,7 +114,8 @@ WITH request AS (
 ), created AS (
     INSERT INTO token_reservations
         (id, user_id, job_id, amount, status, source, expires_at, created_at, updated_at)
-    SELECT h.reservation_id, h.user_id, h.job_id, h.amount, 'HELD', h.source, $11, $10, $10
+    SELECT CAST(gen_random_uuid() AS text), h.user_id, h.job_id, h.amount, 'HELD', h.source,
+           $9, $8, $8
     FROM held h JOIN quota q ON q.user_id = h.user_id
     RETURNING {_COLUMNS}
 )
@@ -166,7 +166,10 @@ WITH request AS (
     UPDATE token_reservations t
     SET status = 'COMMITTED', committed_at = $5, updated_at = $5
     FROM named n
-    WHERE t.id = n.id AND t.status = 'HELD'
+    -- Held, said through the timestamps (the CHECKs tie them to the status): with `status =
+    -- 'HELD'` the planner may scan the partial expiry index, whose entries of committed rows
+    -- stay until vacuum, instead of looking each id up.
+    WHERE t.id = n.id AND t.committed_at IS NULL AND t.released_at IS NULL
     RETURNING {", ".join(f"t.{c.strip()}" for c in _COLUMNS.split(","))},
               n.transaction_id, n.metadata
 ), locked AS (
@@ -392,8 +395,6 @@ async def _reserve_round(
         [r.job_id for r in requests],
         [r.amount for r in requests],
         [r.source for r in requests],
-        [new_id() for _ in requests],
-        [new_id() for _ in requests],
         limits,
         utc_day(now),
         quotas.next_reset(now),

@@ -35,6 +35,7 @@ from billing.events import build_subscriptions
 from billing.models import TokenTransactionType, utc_now
 from lib_contracts.content import GenerationCompleted
 from lib_database import Database, UnitOfWork
+from lib_database.provision import database_url
 from lib_messaging.consumer import Subscription, apply_events
 from lib_messaging.envelope import Envelope
 from sqlalchemy import text
@@ -60,9 +61,18 @@ def parse_args() -> argparse.Namespace:
         default=16,
         help="database connections of the baseline's pool and of billing's pool",
     )
+    parser.add_argument(
+        "--consumer-batch",
+        type=int,
+        default=None,
+        help="events per consumer transaction (default: billing's consumer_batch_size)",
+    )
     parser.add_argument("--users", type=int, default=64, help="balances the callers spread over")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of one measurement")
     parser.add_argument("--repetitions", type=int, default=3, help="baseline/ledger pairs")
+    parser.add_argument(
+        "--warmup", type=float, default=3.0, help="seconds of round trips before measuring"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     if args.quick:
@@ -217,6 +227,15 @@ def one_at_a_time(
     return reserve
 
 
+async def analyze(env: BenchEnvironment) -> None:
+    """Fresh statistics for the planner (what autovacuum's analyze keeps in production)."""
+    admin = await asyncpg.connect(database_url(env.admin_url, env.database))
+    try:
+        await admin.execute("ANALYZE")
+    finally:
+        await admin.close()
+
+
 async def keep_session(_: asyncpg.Connection) -> None:
     """The baseline's connections run one statement and keep no session state: no reset."""
 
@@ -275,8 +294,11 @@ async def inconsistencies(database: Database) -> dict[str, int]:
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     async with BenchEnvironment(postgres_admin_url(), amqp_url()) as env:
+        overrides = (
+            {} if args.consumer_batch is None else {"consumer_batch_size": args.consumer_batch}
+        )
         settings = env.billing_settings(
-            database_pool_size=args.connections, database_max_overflow=0
+            database_pool_size=args.connections, database_max_overflow=0, **overrides
         )
         database = Database.from_settings(settings)
         pool = await asyncpg.create_pool(
@@ -304,9 +326,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     args.users - 1,
                 )
             users = await open_balances(database, args.users)
-            # Warm both paths (connections, prepared statements) before measuring.
+            # Warm both paths (connections, prepared statements), give the tables some history
+            # and let Postgres know their sizes, as a service's tables have them: the plans
+            # Postgres makes for tables it believes empty are not the ones production runs.
             await measure_baseline(pool, args.users, args.concurrency, 0.5)
-            await measure_ledger(users, args.concurrency, 0.5, batcher.reserve, consumer)
+            await measure_ledger(users, args.concurrency, args.warmup, batcher.reserve, consumer)
+            await analyze(env)
             baseline, ledger_rates, unbatched_rates = [], [], []
             for _ in range(args.repetitions):
                 baseline.append(

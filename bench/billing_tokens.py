@@ -4,7 +4,7 @@ Reserve/commit round trips per second under concurrency, through billing's own c
 production runs it: the reserve through the internal route's `ReservationBatcher` (concurrent
 calls share one statement), then the job's `content.generation.completed` event applied by
 billing's generations consumer (its real subscription and `apply_events`, up to
-`consumer_batch_size` events per transaction, `consumer_concurrency` transactions at once;
+its batch of events per transaction, `consumer_concurrency` transactions at once;
 only the broker is left out), beside the raw baseline of a single-row `UPDATE ... RETURNING`
 through asyncpg, measured in the same run, alternating, on the same throwaway database and
 the same number of connections. At the end every balance must equal its ledger's sum, every
@@ -65,7 +65,7 @@ def parse_args() -> argparse.Namespace:
         "--consumer-batch",
         type=int,
         default=None,
-        help="events per consumer transaction (default: billing's consumer_batch_size)",
+        help="events per consumer transaction (default: the generations subscription's)",
     )
     parser.add_argument("--users", type=int, default=64, help="balances the callers spread over")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of one measurement")
@@ -126,13 +126,15 @@ class GenerationsConsumer:
     the events that have arrived (up to `batch_size`), decoding them and applying them in one
     transaction with `apply_events`, as `Consumer` does with the deliveries it receives."""
 
-    def __init__(self, database: Database, settings: BillingSettings) -> None:
+    def __init__(
+        self, database: Database, settings: BillingSettings, batch_size: int | None = None
+    ) -> None:
         self.database = database
-        self.batch_size = settings.consumer_batch_size
-        self.concurrency = settings.consumer_concurrency
         self.subscription: Subscription = next(
             s for s in build_subscriptions(no_stripe) if s.group == "generations"
         )
+        self.batch_size = batch_size or self.subscription.batch_size or settings.consumer_batch_size
+        self.concurrency = settings.consumer_concurrency
         self.received: asyncio.Queue[tuple[bytes, asyncio.Future[None]]] = asyncio.Queue()
         self.batch_sizes: list[int] = []
         self.appliers: list[asyncio.Task[None]] = []
@@ -176,17 +178,38 @@ class GenerationsConsumer:
                     applied.set_result(None)
 
 
-def completed_event(user_id: str, job_id: str, reservation_id: str) -> bytes:
-    """The message content's worker publishes when the job is done."""
-    payload = GenerationCompleted(
-        generation_id=job_id,
-        kind="generation",
-        user_id=user_id,
-        reservation_id=reservation_id,
-        tokens_reserved=1,
-        completed_at=utc_now(),
-    )
-    return Envelope.wrap(payload, source="content", subject=job_id, correlation_id=job_id).to_json()
+class CompletedEvents:
+    """Stands in for content's worker: the message it publishes when a job is done. Built
+    from one envelope rendered through the contracts, with each event's own ids filled in:
+    how content makes its messages is content's cost, not billing's (billing's consumer still
+    decodes and validates each one in full)."""
+
+    def __init__(self) -> None:
+        sample = GenerationCompleted(
+            generation_id="job",
+            kind="generation",
+            user_id="user",
+            reservation_id="reservation",
+            tokens_reserved=1,
+            completed_at=utc_now(),
+        )
+        self.template = Envelope.wrap(
+            sample, source="content", subject="job", correlation_id="job"
+        ).model_dump(mode="json", by_alias=True)
+
+    def body(self, user_id: str, job_id: str, reservation_id: str) -> bytes:
+        data = self.template["data"] | {
+            "generationId": job_id,
+            "userId": user_id,
+            "reservationId": reservation_id,
+        }
+        envelope = self.template | {
+            "id": str(uuid.uuid4()),
+            "subject": job_id,
+            "correlationId": job_id,
+            "data": data,
+        }
+        return json.dumps(envelope).encode()
 
 
 async def measure_ledger(
@@ -197,13 +220,14 @@ async def measure_ledger(
     consumer: GenerationsConsumer,
 ) -> float:
     """Reserve + commit round trips per second, `concurrency` callers for `seconds`."""
+    events = CompletedEvents()
 
     async def round_trip(caller: int, n: int) -> None:
         user_id = users[(caller + n * concurrency) % len(users)]
         job_id = str(uuid.uuid4())
         reservation, created = await reserve(ReservationRequest(user_id, job_id, 1, "bench"))
         assert created
-        await consumer.deliver(completed_event(user_id, job_id, reservation.id))
+        await consumer.deliver(events.body(user_id, job_id, reservation.id))
 
     return await at_once(concurrency, seconds, round_trip)
 
@@ -294,11 +318,8 @@ async def inconsistencies(database: Database) -> dict[str, int]:
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     async with BenchEnvironment(postgres_admin_url(), amqp_url()) as env:
-        overrides = (
-            {} if args.consumer_batch is None else {"consumer_batch_size": args.consumer_batch}
-        )
         settings = env.billing_settings(
-            database_pool_size=args.connections, database_max_overflow=0, **overrides
+            database_pool_size=args.connections, database_max_overflow=0
         )
         database = Database.from_settings(settings)
         pool = await asyncpg.create_pool(
@@ -314,7 +335,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             hold_for=HOLD_FOR,
             max_batch=settings.reservation_batch_size,
         )
-        consumer = GenerationsConsumer(database, settings)
+        consumer = GenerationsConsumer(database, settings, args.consumer_batch)
         consumer.start()
         try:
             async with pool.acquire() as conn:

@@ -144,7 +144,7 @@ async def test_a_batched_handler_takes_the_events_of_a_batch_in_one_call_and_fal
         for payload, envelope in events:
             await record_probe("billing.batched", payload, envelope, uow)
 
-    subscription = Subscription.of("batched", {ProbeRecorded: Batched(handle_many)})
+    subscription = Subscription.of("batched", {ProbeRecorded: Batched(handle_many)}, batch_size=4)
     first = await start_worker(workers, consumer_settings, consumer_db, subscription)
     await first.stop()
     workers.remove(first)
@@ -165,7 +165,9 @@ async def test_a_batched_handler_takes_the_events_of_a_batch_in_one_call_and_fal
     assert await probe_counts(consumer_db, "billing.batched") == (9, 1)
     # The events that arrived together went to the handler in calls of several; the batch with
     # the broken one was rolled back, then each of its events was applied in a call of its own.
+    # The subscription's own batch size bounds each call (the worker's setting is 16).
     assert any(len(seqs) > 1 for seqs in calls)
+    assert all(len(seqs) <= 4 for seqs in calls), calls
     assert [4] in calls
 
 

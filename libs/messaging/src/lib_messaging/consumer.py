@@ -83,14 +83,20 @@ class Subscription:
 
     group: str
     handlers: Mapping[tuple[str, int], Handler | Batched]
+    batch_size: int | None = None  # events per transaction; None: the worker's setting
 
     @classmethod
     def of(
-        cls, group: str, handlers: Mapping[type[EventPayload], Handler | Batched]
+        cls,
+        group: str,
+        handlers: Mapping[type[EventPayload], Handler | Batched],
+        *,
+        batch_size: int | None = None,
     ) -> Subscription:
         return cls(
             group=group,
             handlers={(m.event_type, m.event_version): h for m, h in handlers.items()},
+            batch_size=batch_size,
         )
 
 

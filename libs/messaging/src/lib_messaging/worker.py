@@ -77,6 +77,7 @@ class EventWorker:
         )
         self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
         for subscription in self.subscriptions:
+            batch_size = subscription.batch_size or s.consumer_batch_size
             consumer = Consumer(
                 connection=self.connection,
                 exchange_name=s.events_exchange,
@@ -84,8 +85,9 @@ class EventWorker:
                 topology=queue_topology(s, subscription),
                 subscription=subscription,
                 uow_factory=self.uow_factory,
-                prefetch=s.consumer_prefetch,
-                batch_size=s.consumer_batch_size,
+                # Enough deliveries in hand for every applier to fill its batch.
+                prefetch=max(s.consumer_prefetch, batch_size * s.consumer_concurrency),
+                batch_size=batch_size,
                 concurrency=s.consumer_concurrency,
             )
             await consumer.start()

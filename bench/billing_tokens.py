@@ -54,7 +54,9 @@ HOLD_FOR = timedelta(minutes=30)
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
-    parser.add_argument("--concurrency", type=int, default=16, help="callers at once")
+    parser.add_argument(
+        "--concurrency", type=int, default=128, help="callers (generation jobs) at once"
+    )
     parser.add_argument(
         "--connections",
         type=int,
@@ -67,7 +69,7 @@ def parse_args() -> argparse.Namespace:
         default=None,
         help="events per consumer transaction (default: the generations subscription's)",
     )
-    parser.add_argument("--users", type=int, default=64, help="balances the callers spread over")
+    parser.add_argument("--users", type=int, default=256, help="balances the callers spread over")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of one measurement")
     parser.add_argument("--repetitions", type=int, default=3, help="baseline/ledger pairs")
     parser.add_argument(

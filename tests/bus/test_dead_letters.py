@@ -108,25 +108,13 @@ async def test_one_failing_event_does_not_hold_back_its_batch(
         calls["good"] += 1
         await record_probe("billing.batch", payload, envelope, uow)
 
-    subscription = probe_subscription("batch", handle)
-    # Declare the queues, then let ten events pile up in them while nobody consumes.
-    first = await start_worker(workers, consumer_settings, consumer_db, subscription)
-    await first.stop()
-    workers.remove(first)
-    await emit_probes(producer_db, producer_settings, range(4))
-    await emit_probes(producer_db, producer_settings, [4], fail=True)
-    await emit_probes(producer_db, producer_settings, range(5, 10))
-    connection = await connect_broker(amqp_url_of(producer_settings), name="relay")
-    async with connection:
-        relay = OutboxRelay(producer_db.engine, connection, relay_config(producer_settings))
-        assert await relay.publish_batch() == 10
+    await apply_ten_with_one_broken(
+        workers,
+        probe_subscription("batch", handle),
+        (producer_settings, producer_db),
+        (consumer_settings, consumer_db),
+    )
 
-    await start_worker(workers, consumer_settings, consumer_db, subscription)
-
-    async def good_ones_applied() -> bool:
-        return (await probe_counts(consumer_db, "billing.batch"))[0] == 9
-
-    await wait_until(good_ones_applied, within_s=30, what="the nine good events")
     assert await probe_counts(consumer_db, "billing.batch") == (9, 1)
     # They arrived together: the batch ran (and rolled back) before each event ran alone.
     assert calls["good"] > 9
@@ -144,9 +132,29 @@ async def test_a_batched_handler_takes_the_events_of_a_batch_in_one_call_and_fal
         for payload, envelope in events:
             await record_probe("billing.batched", payload, envelope, uow)
 
-    subscription = Subscription.of("batched", {ProbeRecorded: Batched(handle_many)}, batch_size=4)
+    await apply_ten_with_one_broken(
+        workers,
+        Subscription.of("batched", {ProbeRecorded: Batched(handle_many)}, batch_size=4),
+        (producer_settings, producer_db),
+        (consumer_settings, consumer_db),
+    )
+
+    assert await probe_counts(consumer_db, "billing.batched") == (9, 1)
+    # The events that arrived together went to the handler in calls of several; the batch with
+    # the broken one was rolled back, then each of its events was applied in a call of its own.
+    # The subscription's own batch size bounds each call (the worker's setting is 16).
+    assert any(len(seqs) > 1 for seqs in calls)
+    assert all(len(seqs) <= 4 for seqs in calls), calls
+    assert [4] in calls
+
+
+async def apply_ten_with_one_broken(workers, subscription, producer, consumer) -> None:
+    """Ten events, the fifth one broken, pile up in the subscription's queue while nobody
+    consumes (so they arrive together), then a worker applies them; returns once the nine
+    good ones are in."""
+    (producer_settings, producer_db), (consumer_settings, consumer_db) = producer, consumer
     first = await start_worker(workers, consumer_settings, consumer_db, subscription)
-    await first.stop()
+    await first.stop()  # the queues are declared
     workers.remove(first)
     await emit_probes(producer_db, producer_settings, range(4))
     await emit_probes(producer_db, producer_settings, [4], fail=True)
@@ -157,18 +165,12 @@ async def test_a_batched_handler_takes_the_events_of_a_batch_in_one_call_and_fal
         assert await relay.publish_batch() == 10
 
     await start_worker(workers, consumer_settings, consumer_db, subscription)
+    consumer_name = f"billing.{subscription.group}"
 
     async def good_ones_applied() -> bool:
-        return (await probe_counts(consumer_db, "billing.batched"))[0] == 9
+        return (await probe_counts(consumer_db, consumer_name))[0] == 9
 
     await wait_until(good_ones_applied, within_s=30, what="the nine good events")
-    assert await probe_counts(consumer_db, "billing.batched") == (9, 1)
-    # The events that arrived together went to the handler in calls of several; the batch with
-    # the broken one was rolled back, then each of its events was applied in a call of its own.
-    # The subscription's own batch size bounds each call (the worker's setting is 16).
-    assert any(len(seqs) > 1 for seqs in calls)
-    assert all(len(seqs) <= 4 for seqs in calls), calls
-    assert [4] in calls
 
 
 def amqp_url_of(settings) -> str:

@@ -57,6 +57,20 @@ async def _reserve_many(
     )
 
 
+async def _hold(app: TokensApp, user_id: str, job_id: str) -> reservations.Reservation:
+    """Four tokens held for the job, by a reserve call on its own."""
+    reservation, _ = await reservations.reserve(
+        app.database,
+        user_id=user_id,
+        job_id=job_id,
+        amount=4,
+        source=None,
+        daily_limits={},
+        hold_for=HOLD_FOR,
+    )
+    return reservation
+
+
 def test_rounds_keep_users_and_jobs_apart_in_order() -> None:
     items = [("a", 1), ("b", 2), ("a", 3), ("c", 2), ("a", 4), (None, 5), (None, 6)]
 
@@ -207,16 +221,7 @@ async def test_one_statement_commits_a_batch_and_answers_each_completion(
         (bob, f"{tag}-b-1"),
         (bob, f"{tag}-b-2"),
     ):
-        reservation, _ = await reservations.reserve(
-            tokens_app.database,
-            user_id=user,
-            job_id=job,
-            amount=4,
-            source=None,
-            daily_limits={},
-            hold_for=HOLD_FOR,
-        )
-        held[job] = reservation
+        held[job] = await _hold(tokens_app, user, job)
     async with tokens_app.uow() as uow:
         await reservations.release(
             uow.connection,
@@ -258,15 +263,7 @@ async def test_a_completion_of_an_unknown_reservation_fails_its_batch_for_a_retr
     tokens_app: TokensApp,
 ) -> None:
     user = await user_with_tokens(tokens_app.database, 30, now=utc_now())
-    reservation, _ = await reservations.reserve(
-        tokens_app.database,
-        user_id=user,
-        job_id=f"{user}-known",
-        amount=4,
-        source=None,
-        daily_limits={},
-        hold_for=HOLD_FOR,
-    )
+    reservation = await _hold(tokens_app, user, f"{user}-known")
 
     with pytest.raises(reservations.ReservationNotFoundYetError):
         async with tokens_app.uow() as uow:
@@ -290,15 +287,7 @@ async def test_a_wrong_user_in_an_event_cannot_lose_a_spend(tokens_app: TokensAp
     user = await user_with_tokens(tokens_app.database, 30, now=utc_now())
     ids = []
     for job in (f"{user}-w-1", f"{user}-w-2"):
-        reservation, _ = await reservations.reserve(
-            tokens_app.database,
-            user_id=user,
-            job_id=job,
-            amount=4,
-            source=None,
-            daily_limits={},
-            hold_for=HOLD_FOR,
-        )
+        reservation = await _hold(tokens_app, user, job)
         ids.append(reservation.id)
 
     with pytest.raises(Exception):  # noqa: B017 - any refusal rolls the batch back

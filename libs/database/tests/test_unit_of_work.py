@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import text
 
-from lib_database import Database, UnitOfWork
+from lib_database import Database, UnitOfWork, driver_of
 from lib_messaging.context import correlation_scope
 from lib_messaging.envelope import EventPayload, event_contract
 from lib_settings import ServiceSettings
@@ -131,3 +131,14 @@ async def test_work_after_a_commit_runs_in_a_new_transaction(database: Database)
         notes = (await conn.execute(text("SELECT note FROM uow_probe"))).scalars()
         assert list(notes) == ["first"]
     assert await outbox_rows(database) == []
+
+
+async def test_the_driver_connection_is_the_services_own_and_sees_the_transaction(
+    database: Database,
+) -> None:
+    async with database.driver_connection() as driver:
+        assert await driver.fetchval("SELECT current_schema()") == "identity"
+    async with UnitOfWork(database, source="identity") as uow:
+        await uow.connection.execute(text("SELECT 1"))  # begins the transaction
+        driver = await driver_of(uow.connection)
+        assert driver.is_in_transaction()

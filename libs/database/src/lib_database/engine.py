@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -44,6 +49,12 @@ class Database:
     def session(self) -> AsyncSession:
         return self.session_factory()
 
+    @contextlib.asynccontextmanager
+    async def driver_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection's asyncpg driver, for hot paths that bypass SQLAlchemy."""
+        async with self.engine.connect() as connection:
+            yield await driver_of(connection)
+
     async def ping(self) -> None:
         """Readiness: a round trip to the database."""
         async with self.engine.connect() as conn:
@@ -51,3 +62,10 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def driver_of(connection: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under a SQLAlchemy one (in its transaction, if one is begun)."""
+    raw = await connection.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection
+    return driver

@@ -15,8 +15,6 @@ import asyncio
 from collections.abc import Mapping
 from datetime import timedelta
 
-import asyncpg
-
 from billing.domain.reservations import (
     Reservation,
     ReservationRequest,
@@ -68,9 +66,7 @@ class ReservationBatcher:
         self, batch: list[tuple[ReservationRequest, asyncio.Future[Reserved | Exception]]]
     ) -> None:
         try:
-            async with self._database.engine.connect() as connection:
-                raw = await connection.get_raw_connection()
-                driver: asyncpg.Connection = raw.driver_connection
+            async with self._database.driver_connection() as driver:
                 outcomes = await reserve_many(
                     driver,
                     [request for request, _ in batch],

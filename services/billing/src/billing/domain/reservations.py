@@ -47,7 +47,7 @@ from billing.models import (
     new_id,
     utc_now,
 )
-from lib_database import Database, UnitOfWork
+from lib_database import Database, UnitOfWork, driver_of
 
 log = structlog.get_logger(__name__)
 
@@ -340,14 +340,17 @@ async def reserve(
     """Hold `amount` tokens for `job_id`; (the reservation, whether it is new). One call on
     its own; the internal route coalesces concurrent calls (`ReservationBatcher`)."""
     request = ReservationRequest(user_id, job_id, amount, source)
-    async with database.engine.connect() as connection:
-        driver: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
+    async with database.driver_connection() as driver:
         (outcome,) = await reserve_many(
             driver, [request], daily_limits=daily_limits, hold_for=hold_for
         )
     if isinstance(outcome, Exception):
         raise outcome
     return outcome.reservation, outcome.created
+
+
+# Where a race with another statement ends a round's statement (a deadlock names no table).
+_RACED_TABLES = ("token_reservations", "daily_quotas", None)
 
 
 async def reserve_many(
@@ -370,12 +373,13 @@ async def reserve_many(
         batch = [requests[position] for position in members]
         try:
             answered = await _reserve_round(driver, batch, limits, hold_for)
-        except (asyncpg.UniqueViolationError, asyncpg.CheckViolationError) as error:
-            if error.table_name not in ("token_reservations", "daily_quotas"):
+        except (
+            asyncpg.UniqueViolationError,
+            asyncpg.CheckViolationError,
+            asyncpg.DeadlockDetectedError,  # another process's statement locking otherwise
+        ) as error:
+            if getattr(error, "table_name", None) not in _RACED_TABLES:
                 raise
-            answered = [await _reserve_after_race(driver, r, limits, hold_for) for r in batch]
-        except asyncpg.DeadlockDetectedError:
-            # Only another process's statement locking in another order can get here.
             answered = [await _reserve_after_race(driver, r, limits, hold_for) for r in batch]
         for position, outcome in zip(members, answered, strict=True):
             outcomes[position] = outcome
@@ -480,7 +484,7 @@ async def commit_many(conn: AsyncConnection, completions: Sequence[Completion]) 
     consumer's, with its inbox claims): one statement per round of completions with distinct
     users (usually one). Per completion, whether it spent tokens now; a completion whose
     reservation is not known yet raises `ReservationNotFoundYetError` (retried later)."""
-    driver: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
+    driver = await driver_of(conn)
     spent = [False] * len(completions)
     for members in in_rounds(
         completions, lambda c: c.user_id, lambda c: c.reservation_id, lambda c: c.job_id
